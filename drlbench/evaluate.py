@@ -1,0 +1,107 @@
+"""Average return over N episodes with paired seeds, the policy batched across episodes.
+
+Episode i always runs on env seed `seed + i`, for the baseline and for every variant, so a variant's
+return is compared with the baseline's on the same initial states (a paired design). All live
+episodes step together and the policy sees one [B, obs_dim] batch per step: the physics is the cost,
+the policy call is amortized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+from drlbench.tasks import make_env
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class EvalResult:
+    env_id: str
+    seeds: list[int]
+    returns: list[float]
+    lengths: list[int]
+    actions: int = field(default=0)  # env steps taken in total (= policy actions)
+
+    @property
+    def n(self) -> int:
+        return len(self.returns)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns, ddof=1)) if self.n > 1 else 0.0
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        """Student-t 95 % interval of the mean."""
+        if self.n < 2:
+            return (self.mean, self.mean)
+        half = stats.t.ppf(0.975, self.n - 1) * self.std / np.sqrt(self.n)
+        return (self.mean - half, self.mean + half)
+
+    def summary(self) -> dict:
+        lo, hi = self.ci95
+        return {
+            **asdict(self),
+            "n": self.n,
+            "mean": self.mean,
+            "std": self.std,
+            "ci95": [lo, hi],
+            "mean_length": float(np.mean(self.lengths)),
+        }
+
+
+def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0, max_batch: int | None = None) -> EvalResult:
+    """Run `episodes` episodes on seeds seed, seed+1, …; `policy` maps [B, obs] -> [B, act]."""
+    if episodes < 1:
+        from drlbench.errors import DrlbenchError
+
+        raise DrlbenchError(f"episodes must be >= 1, got {episodes}")
+    seeds = [seed + i for i in range(episodes)]
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=int)
+    step = max_batch or episodes
+    for start in range(0, episodes, step):
+        idx = list(range(start, min(start + step, episodes)))
+        envs = [make_env(env_id) for _ in idx]
+        obs = np.stack([env.reset(seed=seeds[i])[0] for env, i in zip(envs, idx)]).astype(np.float32)
+        alive = np.ones(len(idx), dtype=bool)
+        while alive.any():
+            live = np.flatnonzero(alive)
+            actions = np.asarray(policy(obs[live]), dtype=np.float32)
+            for k, j in enumerate(live):
+                o, r, term, trunc, _ = envs[j].step(actions[k])
+                returns[idx[j]] += float(r)
+                lengths[idx[j]] += 1
+                obs[j] = o
+                if term or trunc:
+                    alive[j] = False
+        for env in envs:
+            env.close()
+    return EvalResult(env_id, seeds, returns.tolist(), lengths.tolist(), int(lengths.sum()))
+
+
+def rollout_observations(policy: Policy, env_id: str, n_obs: int, seed: int) -> np.ndarray:
+    """Observations visited by `policy` (calibration / distillation data), on seeds from `seed` on."""
+    collected: list[np.ndarray] = []
+    total, episode = 0, 0
+    env = make_env(env_id)
+    while total < n_obs:
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done and total < n_obs:
+            collected.append(np.asarray(obs, dtype=np.float32))
+            total += 1
+            obs, _, term, trunc, _ = env.step(np.asarray(policy(obs[None].astype(np.float32)))[0])
+            done = term or trunc
+        episode += 1
+    env.close()
+    return np.stack(collected)

@@ -1,0 +1,78 @@
+"""Training hyperparameters per algorithm × task, in one place.
+
+Source: rl-baselines3-zoo 2.9 (`rl_zoo3/hyperparams/{algo}.yml`), the entries for the -v4 MuJoCo
+tasks (HumanoidStandup: its -v2 entry; PPO Ant-v4: the zoo's `default` + normalize). Adapted for
+drlbench, and each change says why:
+- tasks are the -v5 versions (same dynamics; Ant/Humanoid observations differ in size only);
+- `steps` is our budget, lower than the zoo's where a 2-core machine cannot afford it
+  (zoo: PPO Humanoid/HumanoidStandup 10M steps) — recorded on every card;
+- off-policy budgets are set from measured steps/s (see docs/zoo.md), not the zoo's 1M.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from drlbench.errors import DrlbenchError
+from drlbench.sb3_import import ALGOS
+from drlbench.tasks import TASK_NAMES
+
+_PPO_TUNED = dict(log_std_init=-2, ortho_init=False, activation_fn="relu", net_arch=dict(pi=[256, 256], vf=[256, 256]))
+
+# normalize: VecNormalize(obs and reward) as in the zoo; steps: our budget; the rest goes to the algo.
+HYPERPARAMS: dict[str, dict[str, dict]] = {
+    "ppo": {
+        "HalfCheetah": dict(normalize=True, n_envs=1, steps=1_000_000, batch_size=64, n_steps=512, gamma=0.98,
+                            learning_rate=2.0633e-05, ent_coef=0.000401762, clip_range=0.1, n_epochs=20,
+                            gae_lambda=0.92, max_grad_norm=0.8, vf_coef=0.58096, policy_kwargs=_PPO_TUNED),
+        "Hopper": dict(normalize=True, n_envs=1, steps=1_000_000, batch_size=32, n_steps=512, gamma=0.999,
+                       learning_rate=9.80828e-05, ent_coef=0.00229519, clip_range=0.2, n_epochs=5,
+                       gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671, policy_kwargs=_PPO_TUNED),
+        "Ant": dict(normalize=True, n_envs=1, steps=1_000_000),
+        "Humanoid": dict(normalize=True, n_envs=1, steps=2_000_000, batch_size=256, n_steps=512, gamma=0.95,
+                         learning_rate=3.56987e-05, ent_coef=0.00238306, clip_range=0.3, n_epochs=5,
+                         gae_lambda=0.9, max_grad_norm=2, vf_coef=0.431892, policy_kwargs=_PPO_TUNED),
+        "HumanoidStandup": dict(normalize=True, n_envs=1, steps=2_000_000, batch_size=32, n_steps=512, gamma=0.99,
+                                learning_rate=2.55673e-05, ent_coef=3.62109e-06, clip_range=0.3, n_epochs=20,
+                                gae_lambda=0.9, max_grad_norm=0.7, vf_coef=0.430793, policy_kwargs=_PPO_TUNED),
+    },
+    "trpo": {
+        task: dict(normalize=True, n_envs=2, steps=2_000_000 if task == "Humanoid" else 1_000_000, batch_size=128,
+                   n_steps=1024, gamma=0.99, gae_lambda=0.95, sub_sampling_factor=1, cg_max_steps=25,
+                   cg_damping=0.1, n_critic_updates=20, learning_rate=0.001,
+                   **({"target_kl": 0.04} if task == "HalfCheetah" else {}))
+        for task in TASK_NAMES
+    },
+    "sac": {task: dict(normalize=False, steps=400_000, learning_starts=10_000) for task in TASK_NAMES},
+    "td3": {
+        task: dict(normalize=False, steps=400_000, learning_starts=10_000, noise_std=0.1, train_freq=1,
+                   gradient_steps=1, learning_rate=0.001, batch_size=256, policy_kwargs=dict(net_arch=[400, 300]))
+        for task in TASK_NAMES
+    },
+}
+HYPERPARAMS["ddpg"] = copy.deepcopy(HYPERPARAMS["td3"])  # the zoo uses the same entries for DDPG
+
+
+def hyperparams(algo: str, task: str) -> dict:
+    """A fresh copy; `policy_kwargs.activation_fn` is still a name (JSON-safe, for the card)."""
+    if algo not in ALGOS:
+        raise DrlbenchError(f"unknown algorithm {algo!r}; accepted: {', '.join(ALGOS)}")
+    if task not in HYPERPARAMS[algo]:
+        raise DrlbenchError(f"no hyperparameters for {algo} on {task!r}; accepted: {', '.join(HYPERPARAMS[algo])}")
+    return copy.deepcopy(HYPERPARAMS[algo][task])
+
+
+def to_sb3_kwargs(hp: dict, action_dim: int) -> dict:
+    """Turn the JSON-safe entry into SB3 constructor kwargs."""
+    import numpy as np
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    kwargs = {k: copy.deepcopy(v) for k, v in hp.items() if k not in ("normalize", "n_envs", "steps", "noise_std")}
+    pk = kwargs.get("policy_kwargs")
+    if pk and "activation_fn" in pk:
+        pk["activation_fn"] = {"relu": nn.ReLU, "tanh": nn.Tanh}[pk["activation_fn"]]
+    if "noise_std" in hp:
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(action_dim), hp["noise_std"] * np.ones(action_dim))
+    return kwargs

@@ -1,0 +1,101 @@
+"""The five MuJoCo tasks of the paper, seeded env construction and random-policy reference returns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import gymnasium as gym
+import numpy as np
+
+from drlbench.errors import DrlbenchError, unknown
+
+DEFAULT_VERSION = "v5"
+ACCEPTED_VERSIONS = ("v5", "v4")
+TASK_NAMES = ("HalfCheetah", "HumanoidStandup", "Ant", "Humanoid", "Hopper")
+# Calibration / distillation rollouts use seeds from this offset on, so they never overlap
+# evaluation seeds (which start at the user's --seed, a small number in practice).
+DISJOINT_SEED_OFFSET = 1_000_000
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # "Hopper"
+    version: str  # "v5"
+
+    @property
+    def env_id(self) -> str:
+        return f"{self.name}-{self.version}"
+
+    @property
+    def key(self) -> str:
+        """Lower-case name used in agent ids (`sac-hopper`)."""
+        return self.name.lower()
+
+    def make(self, **kwargs) -> gym.Env:
+        return make_env(self.env_id, **kwargs)
+
+    def random_return(self) -> float | None:
+        return random_returns().get(self.env_id, {}).get("mean")
+
+
+def parse_task(name: str) -> Task:
+    """Accept `Hopper`, `hopper`, `Hopper-v5`, `hopper-v4`."""
+    if not isinstance(name, str) or not name:
+        raise unknown("task", name, TASK_NAMES)
+    base, _, version = name.partition("-")
+    version = version or DEFAULT_VERSION
+    by_key = {t.lower(): t for t in TASK_NAMES}
+    if base.lower() not in by_key:
+        raise unknown("task", name, [*TASK_NAMES, *(f"{t}-v4" for t in TASK_NAMES)])
+    if version not in ACCEPTED_VERSIONS:
+        raise DrlbenchError(f"unsupported version {version!r} for task {base}; accepted: {', '.join(ACCEPTED_VERSIONS)}")
+    return Task(by_key[base.lower()], version)
+
+
+def make_env(env_id: str, **kwargs) -> gym.Env:
+    """gym.make with a clear error for unknown ids and for non-Box spaces."""
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:  # NameNotFound, VersionNotFound, …
+        raise DrlbenchError(f"unknown env id {env_id!r}: {exc}") from None
+    for what, space in (("observation", env.observation_space), ("action", env.action_space)):
+        if not isinstance(space, gym.spaces.Box):
+            env.close()
+            raise DrlbenchError(
+                f"{env_id} has a {type(space).__name__} {what} space; not supported yet "
+                "(drlbench accepts Box observation and Box action spaces)"
+            )
+    return env
+
+
+def random_returns() -> dict:
+    """Measured random-policy returns (see `measure_random_return`), kept as package data."""
+    text = resources.files("drlbench.data").joinpath("random_returns.json").read_text()
+    return json.loads(text)
+
+
+def measure_random_return(env_id: str, episodes: int = 10, seed: int = 0) -> dict:
+    """Average return of uniform random actions, seeded (env and action space)."""
+    env = make_env(env_id)
+    returns, lengths = [], []
+    for i in range(episodes):
+        env.action_space.seed(seed + i)
+        env.reset(seed=seed + i)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            _, r, term, trunc, _ = env.step(env.action_space.sample())
+            total += float(r)
+            steps += 1
+            done = term or trunc
+        returns.append(total)
+        lengths.append(steps)
+    env.close()
+    return {
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "episodes": episodes,
+        "seed": seed,
+        "mean_length": float(np.mean(lengths)),
+    }

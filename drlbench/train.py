@@ -1,0 +1,164 @@
+"""Train one zoo agent with Stable-Baselines3 / sb3-contrib, resumable, and export it to the zoo.
+
+    drlbench train --algo ppo --task Hopper [--steps N] [--seed S]
+
+Reads top to bottom: build envs → build or resume the model → learn in chunks, checkpointing
+model, replay buffer and VecNormalize statistics after each chunk → export the deterministic actor
+→ evaluate it on 10 paired-seed episodes → write actor.safetensors + card.json.
+
+Checkpoints are our own pickles (SB3 format) in the run folder, outside git; they are loaded only
+from that folder, which this trainer wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+from drlbench.hyperparams import hyperparams, to_sb3_kwargs
+from drlbench.sb3_import import actor_from_sb3, algo_class
+from drlbench.tasks import parse_task
+
+
+@dataclass
+class TrainArgs:
+    algo: str
+    task: str
+    steps: int | None = None  # default: the budget in hyperparams.py
+    seed: int = 0
+    run_dir: str = "runs"  # checkpoints (outside git)
+    out: str | None = None  # agent folder; default drlbench/zoo/<algo>-<task>
+    checkpoint_every: int = 50_000
+    eval_episodes: int = 10
+    eval_seed: int = 0
+    progress: bool = True
+
+
+OFF_POLICY = ("sac", "td3", "ddpg")
+
+
+class _Progress(BaseCallback):
+    """tqdm bar with steps/s and the mean return of the last 20 training episodes."""
+
+    def __init__(self, total: int, start: int, enabled: bool):
+        super().__init__()
+        self.bar = tqdm(total=total, initial=start, unit="step", disable=not enabled, smoothing=0.05)
+        self.returns: deque = deque(maxlen=20)
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            if "episode" in info:
+                self.returns.append(info["episode"]["r"])
+        n = self.model.num_timesteps - self.bar.n
+        if n >= 1000 or self.model.num_timesteps >= self.bar.total:
+            self.bar.update(n)
+            if self.returns:
+                self.bar.set_postfix(ret=f"{np.mean(self.returns):.0f}", refresh=False)
+        return True
+
+
+def _make_venv(env_id: str, hp: dict, seed: int, vecnorm_path: Path | None):
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    venv = make_vec_env(env_id, n_envs=hp.get("n_envs", 1), seed=seed)
+    if not hp.get("normalize"):
+        return venv
+    if vecnorm_path is not None and vecnorm_path.exists():
+        return VecNormalize.load(str(vecnorm_path), venv)
+    return VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=hp.get("gamma", 0.99))
+
+
+def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
+    """Write into a fresh folder, then swap it in: a kill at any moment leaves one whole checkpoint."""
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.zip")
+    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    if model.get_vec_normalize_env() is not None:
+        model.get_vec_normalize_env().save(str(tmp / "vecnormalize.pkl"))
+    (tmp / "state.json").write_text(json.dumps(state))
+    old = ckpt.with_name(ckpt.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt.exists():
+        os.replace(ckpt, old)
+    os.replace(tmp, ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train(args: TrainArgs) -> Path:
+    from drlbench.evaluate import evaluate
+    from drlbench.zoo import Agent, agent_id, library_versions, save_agent
+
+    torch.set_num_threads(1)
+    task = parse_task(args.task)
+    algo = args.algo.lower()
+    hp = hyperparams(algo, task.name)
+    total = int(args.steps or hp["steps"])
+    name = agent_id(algo, task.name)
+    run = Path(args.run_dir) / f"{name}-{task.version}-s{args.seed}"
+    ckpt = run / "checkpoint"
+    if not ckpt.exists() and (run / "checkpoint.old").exists():  # killed between the two renames
+        os.replace(run / "checkpoint.old", ckpt)
+    cls = algo_class(algo)
+
+    resumed = (ckpt / "model.zip").exists()
+    venv = _make_venv(task.env_id, hp, args.seed, ckpt / "vecnormalize.pkl" if resumed else None)
+    if resumed:
+        model = cls.load(ckpt / "model.zip", env=venv, device="cpu")
+        if (ckpt / "replay_buffer.pkl").exists():
+            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        state = json.loads((ckpt / "state.json").read_text())
+    else:
+        kwargs = to_sb3_kwargs(hp, venv.action_space.shape[0])
+        model = cls("MlpPolicy", venv, seed=args.seed, device="cpu", verbose=0, **kwargs)
+        state = {"wall_s": 0.0, "curve": []}
+
+    progress = _Progress(total, model.num_timesteps, args.progress)
+    while model.num_timesteps < total:
+        t0 = time.perf_counter()
+        chunk = min(args.checkpoint_every, total - model.num_timesteps)
+        model.learn(chunk, callback=progress, reset_num_timesteps=False, progress_bar=False)
+        state["wall_s"] += time.perf_counter() - t0
+        recent = [ep["r"] for ep in model.ep_info_buffer] if model.ep_info_buffer else []
+        state["curve"].append([int(model.num_timesteps), float(np.mean(recent)) if recent else None,
+                               round(state["wall_s"], 1)])
+        _save_checkpoint(model, ckpt, state)
+    progress.bar.close()
+
+    venv_norm = model.get_vec_normalize_env()
+    actor = actor_from_sb3(model, venv_norm)
+    result = evaluate(actor.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
+    card = {
+        "id": name,
+        "algo": algo,
+        "task": task.name,
+        "env_id": task.env_id,
+        "seed": args.seed,
+        "training_steps": int(model.num_timesteps),
+        "training_wall_s": round(state["wall_s"], 1),
+        "steps_per_s": round(model.num_timesteps / max(state["wall_s"], 1e-9), 1),
+        "hyperparams": hp,
+        "hyperparams_source": "rl-baselines3-zoo 2.9 hyperparams/%s.yml, adapted (drlbench/hyperparams.py)" % algo,
+        "training_curve": state["curve"],  # [steps, mean return of last 100 training episodes, wall s]
+        "evaluation": {k: v for k, v in result.summary().items() if k != "env_id"},
+        "actor": actor.config() | {"n_params": actor.n_params()},
+        "versions": library_versions(),
+        "train_args": asdict(args),
+    }
+    out = Path(args.out) if args.out else Path(__file__).parent / "zoo" / name
+    save_agent(Agent(name, actor, card), out)
+    print(f"{name}: {result.mean:.1f} ± {result.std:.1f} over {result.n} episodes -> {out}")
+    return out

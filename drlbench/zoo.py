@@ -1,0 +1,110 @@
+"""Agents: an `Actor` plus its card; the bundled zoo lives in drlbench/zoo/<algo>-<task>/.
+
+Each bundled agent is two files, neither of them a pickle:
+    actor.safetensors   weights and normalization statistics, architecture in the metadata
+    card.json           algo, task, env id, training budget, seed, evaluation returns, versions
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from drlbench.actor import Actor, load_actor, save_actor
+from drlbench.errors import DrlbenchError, unknown
+
+ZOO_DIR = Path(str(resources.files("drlbench").joinpath("zoo")))
+CARD_KEYS = ("id", "algo", "task", "env_id")
+
+
+@dataclass
+class Agent:
+    id: str
+    actor: Actor
+    card: dict
+
+    @property
+    def env_id(self) -> str:
+        return self.card["env_id"]
+
+    @property
+    def algo(self) -> str:
+        return self.card["algo"]
+
+
+def agent_id(algo: str, task_name: str) -> str:
+    return f"{algo.lower()}-{task_name.lower()}"
+
+
+def bundled_ids() -> list[str]:
+    if not ZOO_DIR.is_dir():
+        return []
+    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "card.json").is_file() and (p / "actor.safetensors").is_file())
+
+
+def load_agent_dir(path: Path) -> Agent:
+    path = Path(path)
+    card_path = path / "card.json"
+    if not card_path.is_file():
+        raise DrlbenchError(f"no card.json in {path} (an agent folder holds card.json and actor.safetensors)")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DrlbenchError(f"corrupt card {card_path}: {exc}") from None
+    missing = [k for k in CARD_KEYS if k not in card]
+    if missing:
+        raise DrlbenchError(f"card {card_path} lacks {', '.join(missing)} (required: {', '.join(CARD_KEYS)})")
+    return Agent(card["id"], load_actor(path / "actor.safetensors"), card)
+
+
+def load_agent(name: str) -> Agent:
+    """A bundled agent by id (`sac-hopper`) or an agent folder by path."""
+    if os.sep in name or Path(name).is_dir():
+        return load_agent_dir(Path(name))
+    ids = bundled_ids()
+    if name.lower() not in ids:
+        raise unknown("agent", name, ids)
+    return load_agent_dir(ZOO_DIR / name.lower())
+
+
+def save_agent(agent: Agent, folder: Path) -> Path:
+    """Write the agent folder atomically: a reader never sees a half-written agent."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        save_actor(agent.actor, tmp / "actor.safetensors")
+        (tmp / "card.json").write_text(json.dumps(agent.card, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old")
+        os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, folder)
+    return folder
+
+
+def library_versions() -> dict:
+    import gymnasium
+    import mujoco
+    import numpy
+    import torch
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "gymnasium": gymnasium.__version__,
+                "mujoco": mujoco.__version__, "numpy": numpy.__version__}
+    for mod in ("stable_baselines3", "sb3_contrib", "onnxruntime", "onnx", "torch_pruning"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    return versions
