@@ -9,11 +9,76 @@ import sys
 from drlbench.errors import DrlbenchError
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _cmd_train(ns) -> int:
     from drlbench.train import TrainArgs, train
 
     train(TrainArgs(algo=ns.algo, task=ns.task, steps=ns.steps, seed=ns.seed, run_dir=ns.run_dir, out=ns.out,
                     checkpoint_every=ns.checkpoint_every, progress=not ns.no_progress))
+    return 0
+
+
+def _print(obj, as_json: bool, text: str) -> None:
+    print(json.dumps(obj, indent=2) if as_json else text)
+
+
+def _cmd_zoo(ns) -> int:
+    from drlbench.zoo import ZOO_DIR, bundled_ids, load_agent
+
+    rows = []
+    for aid in bundled_ids():
+        card = load_agent(aid).card
+        ev = card.get("evaluation", {})
+        rows.append({"id": aid, "algo": card["algo"], "env_id": card["env_id"], "training_steps": card.get("training_steps"),
+                     "return_mean": ev.get("mean"), "return_std": ev.get("std"), "episodes": ev.get("n"),
+                     "hidden": card.get("actor", {}).get("hidden"), "path": str(ZOO_DIR / aid)})
+    lines = [f"{'agent':26s} {'env':20s} {'steps':>9s} {'return':>18s}  hidden"]
+    for r in rows:
+        ret = f"{r['return_mean']:.1f} ± {r['return_std']:.1f}" if r["return_mean"] is not None else "-"
+        lines.append(f"{r['id']:26s} {r['env_id']:20s} {r['training_steps'] or 0:9d} {ret:>18s}  {r['hidden']}")
+    _print(rows, ns.json, "\n".join(lines) if rows else "no bundled agents")
+    return 0
+
+
+def _cmd_evaluate(ns) -> int:
+    from drlbench.evaluate import evaluate, normalized_score, raw_ratio
+    from drlbench.tasks import random_returns
+    from drlbench.variants import VariantBuilder, parse_variant
+    from drlbench.zoo import load_agent
+
+    parse_variant(ns.variant)  # fail on a bad name before loading anything
+    agent = load_agent(ns.agent)
+    builder = VariantBuilder(agent)
+    variant = builder.get(ns.variant)
+    runner = variant.runner(ns.runtime)
+    result = evaluate(runner.run, agent.env_id, ns.episodes, ns.seed)
+    out = {"agent": agent.id, "variant": variant.name, "runtime": runner.runtime, "env_id": agent.env_id,
+           "return": {k: v for k, v in result.summary().items() if k != "env_id"},
+           "artifact_bytes": variant.artifact_bytes, "n_params": variant.n_params, "build": variant.build}
+    text = [f"{agent.id} / {variant.name} on {runner.runtime}: return {result.mean:.2f} ± {result.std:.2f} "
+            f"(95% CI {result.ci95[0]:.2f} … {result.ci95[1]:.2f}, n={result.n}, seeds {ns.seed}…{ns.seed + ns.episodes - 1}, "
+            f"mean length {out['return']['mean_length']:.0f})",
+            f"artifact {variant.artifact_bytes:,} bytes, {variant.n_params:,} parameters"]
+    if variant.name != "fp32" and not ns.no_baseline:
+        base = evaluate(builder.get("fp32").runner(ns.runtime).run,
+                        agent.env_id, ns.episodes, ns.seed)
+        rand = random_returns().get(agent.env_id, {}).get("mean")
+        out["baseline"] = {"mean": base.mean, "std": base.std, "returns": base.returns,
+                           "artifact_bytes": builder.get("fp32").artifact_bytes}
+        out["raw_ratio"] = raw_ratio(result.mean, base.mean)
+        out["normalized_score"] = normalized_score(result.mean, base.mean, rand)
+        text.append(f"fp32 baseline (same seeds): {base.mean:.2f} ± {base.std:.2f}; raw ratio {out['raw_ratio']:.3f}, "
+                    f"random-normalized score {out['normalized_score']:.3f} (random policy {rand:.1f})")
+    _print(out, ns.json, "\n".join(text))
     return 0
 
 
@@ -31,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=50_000)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    z = sub.add_parser("zoo", help="list the bundled agents")
+    z.add_argument("--json", action="store_true")
+    z.set_defaults(func=_cmd_zoo)
+
+    e = sub.add_parser("evaluate", help="build one variant of an agent and measure its return")
+    e.add_argument("agent", help="bundled agent id (drlbench zoo) or an agent folder")
+    e.add_argument("--variant", default="fp32", help="fp32, ptdq, ptsq, qat, prune_l1_05 … prune_l2_70")
+    e.add_argument("--episodes", type=_positive_int, default=10)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "torch"])
+    e.add_argument("--no-baseline", action="store_true", help="skip the paired fp32 run")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_evaluate)
     return p
 
 

@@ -105,3 +105,15 @@ def rollout_observations(policy: Policy, env_id: str, n_obs: int, seed: int) -> 
         episode += 1
     env.close()
     return np.stack(collected)
+
+
+def raw_ratio(variant_mean: float, baseline_mean: float) -> float:
+    """The paper's rule: R_v / R_base (meaningless when R_base <= 0; returned as NaN then)."""
+    return variant_mean / baseline_mean if baseline_mean > 0 else float("nan")
+
+
+def normalized_score(variant_mean: float, baseline_mean: float, random_mean: float | None) -> float:
+    """(R_v - R_rand) / (R_base - R_rand): 1 = baseline, 0 = random policy."""
+    if random_mean is None or baseline_mean == random_mean:
+        return float("nan")
+    return (variant_mean - random_mean) / (baseline_mean - random_mean)

@@ -1,0 +1,182 @@
+"""Quantization-aware fine-tuning (QAT) of an actor, ending as an int8 ONNX model run by ONNX Runtime.
+
+The paper retrained each agent from scratch under fake quantization. drlbench *fine-tunes* from the
+trained fp32 actor instead, by policy distillation on the states the quantized student itself
+visits (DAgger, Ross et al. 2011): each round rolls the student out, adds the visited states to a
+dataset, and trains the student to reproduce the teacher's actions there. No reward, no critic.
+
+Fake quantization mirrors exactly what ONNX Runtime's static QDQ int8 model computes:
+- weights: per-tensor symmetric int8 in [-127, 127], scale max|w| / 127 (ORT's QInt8 rule);
+- activations: per-tensor asymmetric uint8 at every Linear input and output, ranges tracked by an
+  EMA min/max observer and frozen for the second half of training;
+- gradients pass straight through the rounding (`torch.fake_quantize_per_tensor_affine`, a core
+  torch op; the deprecated `torch.ao.quantization` workflow is not used).
+Export: the fine-tuned float weights go through ORT `quantize_static` (QDQ, U8S8) with every
+activation scale/zero point overridden by the learned ones (`TensorQuantOverrides`), so the int8
+file holds the QAT parameters and runs on the same kernels as PTSQ.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from drlbench.actor import Actor
+from drlbench.compress.onnx_export import export_onnx
+from drlbench.quantizer import AffineQuantizer
+from drlbench.tasks import DISJOINT_SEED_OFFSET, make_env
+
+
+@dataclass
+class QATConfig:
+    rounds: int = 4  # DAgger rounds (round 0 trains on the fp32 calibration states)
+    steps_per_round: int = 1000  # env steps the student drives per later round
+    grad_steps_per_round: int = 250
+    batch_size: int = 256
+    lr: float = 1e-4
+    observer_momentum: float = 0.05
+    seed: int = DISJOINT_SEED_OFFSET + 2  # rollouts never share seeds with evaluation
+
+
+class _RangeObserver(nn.Module):
+    """EMA min/max of a tensor, fake-quantized to uint8 on the way through."""
+
+    def __init__(self, momentum: float):
+        super().__init__()
+        self.momentum = momentum
+        self.frozen = False
+        self.register_buffer("lo", torch.tensor(float("nan")))
+        self.register_buffer("hi", torch.tensor(float("nan")))
+
+    def quantizer(self) -> AffineQuantizer:
+        return AffineQuantizer.from_range(float(self.lo), float(self.hi), "uint8")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.frozen:
+            with torch.no_grad():
+                lo, hi = x.min(), x.max()
+                if torch.isnan(self.lo):
+                    self.lo.copy_(lo), self.hi.copy_(hi)
+                else:
+                    self.lo.lerp_(lo, self.momentum), self.hi.lerp_(hi, self.momentum)
+        q = self.quantizer()
+        return torch.fake_quantize_per_tensor_affine(x, q.scale, q.onnx_zero_point, 0, 255)
+
+
+class _QATLinear(nn.Module):
+    def __init__(self, linear: nn.Linear, momentum: float):
+        super().__init__()
+        self.linear = linear
+        self.obs_in = _RangeObserver(momentum)
+        self.obs_out = _RangeObserver(momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.linear.weight
+        scale = float(w.detach().abs().max().clamp_min(1e-12)) / 127.0
+        wq = torch.fake_quantize_per_tensor_affine(w, scale, 0, -127, 127)
+        return self.obs_out(nn.functional.linear(self.obs_in(x), wq, self.linear.bias))
+
+
+def _to_qat(actor: Actor, momentum: float) -> Actor:
+    student = copy.deepcopy(actor).train()
+    student.body = nn.Sequential(*[_QATLinear(m, momentum) if isinstance(m, nn.Linear) else m for m in student.body])
+    student.head = _QATLinear(student.head, momentum)
+    return student
+
+
+def _qat_layers(student: Actor) -> list[_QATLinear]:
+    return [m for m in student.body if isinstance(m, _QATLinear)] + [student.head]
+
+
+def _from_qat(student: Actor) -> Actor:
+    plain = copy.deepcopy(student).eval()
+    plain.body = nn.Sequential(*[m.linear if isinstance(m, _QATLinear) else m for m in plain.body])
+    plain.head = plain.head.linear
+    return plain
+
+
+def _target(actor: Actor, obs: torch.Tensor) -> torch.Tensor:
+    """What distillation matches: the action before clipping, or tanh of it for squashed actors."""
+    raw = actor.features(obs)
+    return torch.tanh(raw) if actor.squash == "tanh" else raw
+
+
+def _rollout(student: Actor, env_id: str, steps: int, seed: int) -> np.ndarray:
+    env = make_env(env_id)
+    states, episode = [], 0
+    obs, _ = env.reset(seed=seed)
+    with torch.no_grad():
+        for _ in range(steps):
+            states.append(np.asarray(obs, dtype=np.float32))
+            action = student(torch.as_tensor(states[-1][None]))[0].numpy()
+            obs, _, term, trunc, _ = env.step(action)
+            if term or trunc:
+                episode += 1
+                obs, _ = env.reset(seed=seed + episode)
+    env.close()
+    return np.stack(states)
+
+
+def qat_finetune(teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATConfig) -> tuple[Actor, list, dict]:
+    """Returns (fine-tuned float actor, per-layer (in, out) uint8 quantizers, budget record)."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    teacher = teacher.eval()
+    student = _to_qat(teacher, cfg.observer_momentum)
+    opt = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=cfg.lr)
+    data = np.asarray(seed_states, dtype=np.float32)  # round 0: states the teacher visits
+    total_grad = cfg.rounds * cfg.grad_steps_per_round
+    losses, step = [], 0
+    for r in range(cfg.rounds):
+        if r > 0:
+            student.eval()
+            data = np.concatenate([data, _rollout(student, env_id, cfg.steps_per_round, cfg.seed + 1000 * r)])
+            student.train()
+        obs_all = torch.as_tensor(data)
+        with torch.no_grad():
+            target_all = _target(teacher, obs_all)
+        for _ in range(cfg.grad_steps_per_round):
+            if step == total_grad // 2:
+                for layer in _qat_layers(student):
+                    layer.obs_in.frozen = layer.obs_out.frozen = True
+            idx = torch.as_tensor(rng.integers(0, len(data), cfg.batch_size))
+            loss = nn.functional.mse_loss(_target(student, obs_all[idx]), target_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        losses.append(float(loss.detach()))
+    quantizers = [(layer.obs_in.quantizer(), layer.obs_out.quantizer()) for layer in _qat_layers(student)]
+    budget = asdict(cfg) | {"states": int(len(data)), "final_loss_per_round": losses}
+    return _from_qat(student), quantizers, budget
+
+
+def export_qat_onnx(finetuned: Actor, quantizers: list, calibration_obs: np.ndarray) -> bytes:
+    """int8 QDQ ONNX whose activation scales are the QAT ones (not re-calibrated)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from drlbench.compress.ptq import _ObsReader, _run_in_tmp
+
+    fp32 = export_onnx(finetuned, finetuned.obs_dim)
+    gemms = [n for n in onnx.load_from_string(fp32).graph.node if n.op_type in ("Gemm", "MatMul")]
+    if len(gemms) != len(quantizers):
+        raise RuntimeError(f"expected {len(quantizers)} Gemm nodes in the exported actor, found {len(gemms)}")
+    overrides = {}
+    for node, (q_in, q_out) in zip(gemms, quantizers):
+        for name, q in ((node.input[0], q_in), (node.output[0], q_out)):
+            overrides[name] = [{"scale": np.array(q.scale, dtype=np.float32),
+                                 "zero_point": np.array(q.onnx_zero_point, dtype=np.uint8)}]
+    return _run_in_tmp(
+        lambda src, dst: quantize_static(
+            src, dst, _ObsReader(calibration_obs[:256]), quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
+            op_types_to_quantize=["MatMul", "Gemm"], calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"TensorQuantOverrides": overrides},
+        ),
+        fp32,
+    )

@@ -1,0 +1,187 @@
+"""Variant names and the builder that turns an agent into each compressed artifact.
+
+Names, used everywhere (test ids, CLI, result store):
+    fp32                      the baseline, exported to ONNX (and runnable in torch)
+    ptdq, ptsq                ONNX Runtime int8 post-training dynamic / static quantization
+    qat                       int8 quantization-aware fine-tuning, exported to ONNX
+    prune_l1_05 … prune_l1_70, prune_l2_05 … prune_l2_70
+                              torch-pruning structural pruning, L1 / L2 magnitude, 5 % steps
+Any `prune_l{1,2}_NN` with 1 <= NN <= 99 is accepted; the paper's grid is 05 … 70.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from drlbench.actor import Actor, save_actor
+from drlbench.errors import DrlbenchError, unknown
+from drlbench.runtime import OrtRunner, TorchRunner
+
+PRUNE_RATIOS = tuple(range(5, 75, 5))
+QUANT_VARIANTS = ("ptdq", "ptsq", "qat")
+PRUNE_VARIANTS = tuple(f"prune_l{p}_{r:02d}" for p in (1, 2) for r in PRUNE_RATIOS)
+VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 + 28 = 32
+KINDS = ("fp32", "ptdq", "ptsq", "qat", "prune_l1", "prune_l2")
+_PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
+CALIBRATION_SEED_OFFSET = 1  # + tasks.DISJOINT_SEED_OFFSET
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    kind: str  # one of KINDS
+    ratio: float | None = None  # pruning only
+
+    @property
+    def family(self) -> str:
+        """'baseline', 'quantization' or 'pruning'."""
+        return "baseline" if self.kind == "fp32" else "pruning" if self.ratio is not None else "quantization"
+
+
+def parse_variant(name: str) -> Recipe:
+    canon = str(name).strip().lower().replace("-", "_")
+    if canon in ("fp32", *QUANT_VARIANTS):
+        return Recipe(canon, canon)
+    m = _PRUNE_RE.match(canon)
+    if m:
+        pct = int(m.group(2))
+        if not 0 < pct < 100:
+            raise DrlbenchError(f"pruning ratio in {name!r} must be in (0, 1), i.e. 01 … 99 percent; got {pct / 100}")
+        return Recipe(canon, f"prune_l{m.group(1)}", pct / 100)
+    raise unknown("variant", name, ["fp32", "ptdq", "ptsq", "qat", "prune_l1_05 … prune_l1_70", "prune_l2_05 … prune_l2_70"])
+
+
+def select(patterns, names, kind: str) -> list[str]:
+    """Names matching any of `patterns` (exact or glob), in `names` order; unknown patterns raise."""
+    chosen: list[str] = []
+    for pat in patterns:
+        pat = pat.strip().lower().replace("-", "_") if kind == "variant" else pat.strip().lower()
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pat)]
+        if not hits:
+            if kind == "variant" and not any(ch in pat for ch in "*?["):
+                parse_variant(pat)  # a valid name off the paper grid is fine
+                hits = [pat]
+            else:
+                raise unknown(kind, pat, names)
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+@dataclass
+class Variant:
+    agent_id: str
+    recipe: Recipe
+    onnx: bytes
+    n_params: int
+    module: Actor | None = None  # torch-runnable form (fp32 and pruned variants)
+    build: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    @property
+    def artifact_bytes(self) -> int:
+        return len(self.onnx)
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        return ("onnxruntime", "torch") if self.module is not None else ("onnxruntime",)
+
+    def runner(self, runtime: str = "onnxruntime", threads: int = 1):
+        if runtime == "onnxruntime":
+            return OrtRunner(self.onnx, self.module.obs_dim if self.module else self.build["obs_dim"], threads)
+        if runtime == "torch" and self.module is not None:
+            return TorchRunner(self.module, self.module.obs_dim, threads)
+        raise DrlbenchError(f"variant {self.name} has no {runtime!r} runtime; accepted: {', '.join(self.runtimes)}")
+
+    def save(self, folder: Path) -> Path:
+        """model.onnx (+ actor.safetensors when torch-runnable) and variant.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.onnx").write_bytes(self.onnx)
+        if self.module is not None:
+            save_actor(self.module, folder / "actor.safetensors")
+        meta = {"agent": self.agent_id, "variant": self.name, "n_params": self.n_params,
+                "artifact_bytes": self.artifact_bytes, "build": self.build}
+        (folder / "variant.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return folder
+
+
+class VariantBuilder:
+    """Builds an agent's variants on demand and keeps them: each artifact is made once.
+
+    Calibration / distillation states come from fp32 rollouts on seeds disjoint from evaluation
+    (DISJOINT_SEED_OFFSET + 1 …), so PTSQ and QAT never see the evaluation episodes.
+    """
+
+    def __init__(self, agent, calibration_size: int = 2048, qat_config=None):
+        from drlbench.compress.qat import QATConfig
+
+        self.agent = agent
+        self.calibration_size = calibration_size
+        self.qat_config = qat_config or QATConfig()
+        self._cache: dict[str, Variant] = {}
+        self._calib: np.ndarray | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return self.agent.actor
+
+    def calibration_states(self) -> np.ndarray:
+        if self._calib is None:
+            from drlbench.evaluate import rollout_observations
+            from drlbench.tasks import DISJOINT_SEED_OFFSET
+
+            self._calib = rollout_observations(self.actor.act, self.agent.env_id, self.calibration_size,
+                                               seed=DISJOINT_SEED_OFFSET + CALIBRATION_SEED_OFFSET)
+        return self._calib
+
+    def get(self, name: str) -> Variant:
+        recipe = parse_variant(name)
+        if recipe.name not in self._cache:
+            t0 = time.perf_counter()
+            variant = self._build(recipe)
+            variant.build["build_s"] = round(time.perf_counter() - t0, 3)
+            variant.build["obs_dim"] = self.actor.obs_dim
+            self._cache[recipe.name] = variant
+        return self._cache[recipe.name]
+
+    def _build(self, recipe: Recipe) -> Variant:
+        from drlbench.compress import onnx_export, ptq
+
+        actor, aid = self.actor, self.agent.id
+        if recipe.kind == "fp32":
+            return Variant(aid, recipe, onnx_export.export_onnx(actor, actor.obs_dim), actor.n_params(), actor,
+                           {"runtime_config": "fp32"})
+        if recipe.ratio is not None:
+            from drlbench.compress.prune import PRUNE_CONFIG, prune
+
+            p = int(recipe.kind[-1])
+            pruned = prune(actor, recipe.ratio, p)
+            return Variant(aid, recipe, onnx_export.export_onnx(pruned, actor.obs_dim), pruned.n_params(), pruned,
+                           PRUNE_CONFIG | {"p": p, "ratio": recipe.ratio, "hidden": pruned.hidden,
+                                           "baseline_hidden": actor.hidden})
+        fp32 = self.get("fp32").onnx
+        logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer warns about pre-processing on every call
+        if recipe.kind == "ptdq":
+            return Variant(aid, recipe, ptq.ptdq(fp32), actor.n_params(), None, dict(ptq.PTDQ_CONFIG))
+        if recipe.kind == "ptsq":
+            calib = self.calibration_states()
+            return Variant(aid, recipe, ptq.ptsq(fp32, calib), actor.n_params(), None,
+                           ptq.PTSQ_CONFIG | {"calibration_states": int(len(calib))})
+        from drlbench.compress.qat import export_qat_onnx, qat_finetune
+
+        calib = self.calibration_states()
+        tuned, quantizers, budget = qat_finetune(actor, self.agent.env_id, calib, self.qat_config)
+        return Variant(aid, recipe, export_qat_onnx(tuned, quantizers, calib), actor.n_params(), None,
+                       {"method": "QAT fine-tuning by DAgger distillation, exported as ORT QDQ U8S8",
+                        "budget": budget})
