@@ -57,7 +57,11 @@ class AffineQuantizer:
         return cls(float(scale), -zp, dtype)
 
     def quantize(self, r) -> np.ndarray:
-        q = np.rint(np.asarray(r, dtype=np.float64) / self.scale) - self.Z
+        r = np.asarray(r)
+        if r.dtype.kind != "f":
+            r = r.astype(np.float64)
+        # float32 input is divided in float32, as ONNX Runtime's QuantizeLinear does
+        q = np.rint(r / r.dtype.type(self.scale)) - self.Z
         return np.clip(q, self.qmin, self.qmax).astype(np.int8 if self.dtype == "int8" else np.uint8)
 
     def dequantize(self, q) -> np.ndarray:

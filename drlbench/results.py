@@ -1,0 +1,64 @@
+"""The record of one finished cell (agent × variant): what the sweep stores and the report reads.
+
+Flat fields only, so a row maps to one SQLite row / one JSON object. Units are in the names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class CellResult:
+    # identity
+    agent: str  # "sac-hopper"
+    algo: str  # "sac"
+    task: str  # "Hopper"
+    env_id: str  # "Hopper-v5"
+    variant: str  # "prune_l2_30"
+    family: str  # "baseline" | "quantization" | "pruning"
+    kind: str  # "fp32" | "ptdq" | "ptsq" | "qat" | "prune_l1" | "prune_l2"
+    ratio: float | None  # pruning ratio, else None
+    runtime: str  # runtime of the return and latency numbers: "onnxruntime" (all variants) or "torch"
+    # return, on paired seeds seed … seed+episodes-1
+    episodes: int
+    seed: int
+    returns: list[float]
+    lengths: list[int]
+    return_mean: float
+    return_std: float
+    return_ci95_lo: float
+    return_ci95_hi: float
+    baseline_return_mean: float  # fp32 on the same seeds and runtime
+    raw_ratio: float  # return_mean / baseline_return_mean (the paper's rule)
+    normalized_score: float  # (R_v - R_rand) / (R_base - R_rand)
+    random_return_mean: float | None
+    # size
+    artifact_bytes: int
+    n_params: int
+    # latency of one act() at batch 1, microseconds
+    latency_us_mean: float | None = None
+    latency_us_p50: float | None = None
+    latency_us_p90: float | None = None
+    latency_us_p99: float | None = None
+    threads: int = 1
+    # memory, MiB: peak RSS of a fresh process that imports the runtime only / loads the model / runs it
+    rss_runtime_mib: float | None = None
+    rss_loaded_mib: float | None = None
+    rss_running_mib: float | None = None
+    # energy per 1,000 actions (batch 1), joules, and where it came from
+    energy_j_per_1k_actions: float | None = None
+    energy_source: str | None = None  # "nvml" | "rapl" | "estimate-cpu-time"
+    energy_j_per_episode: float | None = None  # the paper's unit: depends on episode length
+    # cost of producing the cell
+    build_s: float | None = None
+    eval_s: float | None = None
+    build: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CellResult":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
