@@ -57,7 +57,7 @@ class _RangeObserver(nn.Module):
         return AffineQuantizer.from_range(float(self.lo), float(self.hi), "uint8")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.frozen:
+        if self.training and not self.frozen:  # rollouts (eval mode) see batch-1 ranges: never track them
             with torch.no_grad():
                 lo, hi = x.min(), x.max()
                 if torch.isnan(self.lo):

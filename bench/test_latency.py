@@ -1,0 +1,58 @@
+"""Batch-1 latency of every agent × variant, fp32 on the same runtime in the same group.
+
+pytest-benchmark times `runner.run(obs)` (mean/median gate via --benchmark-compare-fail); our own
+check gates the tail: the variant's p90 over the fp32 p90, measured side by side in this run.
+"""
+
+import pytest
+
+
+def _record(benchmark, stats, **extra):
+    benchmark.extra_info.update(stats.to_extra_info() | extra)
+
+
+def test_latency(benchmark, measurers, cell, budgets, expect):
+    agent, variant = cell
+    m = measurers(agent)
+    runner = m.runner(variant)
+    obs = m.observations()[:1]
+    benchmark.group = f"{agent} latency onnxruntime batch=1"
+    v, b, p90_ratio, p50_ratio = m.latency(variant)
+    _record(benchmark, v, fp32_p90_us=b.p90, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio,
+            artifact_bytes=m.variant(variant).artifact_bytes)
+    benchmark(runner.run, obs)
+    if variant == "fp32":
+        return  # the reference of its group
+    expect(agent, variant, "latency")
+    limit = budgets["latency_p90_ratio"]
+    assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90:.1f} µs is {p90_ratio:.2f}× fp32's {b.p90:.1f} µs "
+                                f"(budget {limit}×, onnxruntime, batch 1)")
+
+
+@pytest.mark.torch_runtime
+def test_latency_torch(benchmark, measurers, cell, budgets, expect):
+    """fp32 and pruned policies in torch eager: what a PyTorch user deploys without exporting."""
+    agent, variant = cell
+    m = measurers(agent)
+    runner = m.runner(variant, "torch")
+    benchmark.group = f"{agent} latency torch batch=1"
+    v, b, p90_ratio, p50_ratio = m.latency(variant, runtime="torch")
+    _record(benchmark, v, fp32_p90_us=b.p90, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio)
+    benchmark(runner.run, m.observations()[:1])
+    if variant == "fp32":
+        return
+    expect(agent, variant, "latency")
+    limit = budgets["latency_p90_ratio"]
+    assert p90_ratio <= limit, f"{agent}/{variant} (torch): p90 {p90_ratio:.2f}× fp32's (budget {limit}×)"
+
+
+def test_runtime_onnxruntime_vs_torch(measurers, agent_id, budgets, expect, record_property):
+    """ONNX Runtime fp32 against torch eager fp32, the same actor, side by side."""
+    m = measurers(agent_id)
+    ort, torch_, _, p50_ratio = m.latency("fp32", runtime="onnxruntime", baseline_runtime="torch")
+    record_property("ort_fp32_p50_us", ort.p50)
+    record_property("torch_fp32_p50_us", torch_.p50)
+    expect(agent_id, "fp32", "runtime")
+    limit = budgets["ort_vs_torch_fp32"]
+    assert p50_ratio <= limit, (f"{agent_id}: ONNX Runtime fp32 p50 {ort.p50:.1f} µs is {p50_ratio:.2f}× torch eager's "
+                                f"{torch_.p50:.1f} µs (budget {limit}×)")

@@ -1,0 +1,30 @@
+"""Artifact bytes, parameter count, and peak RSS of loading and running the policy in a fresh process."""
+
+from drlbench.compress.prune import expected_hidden, mlp_params
+
+
+def test_memory(benchmark, measurers, cell, budgets, expect):
+    agent, variant = cell
+    m = measurers(agent)
+    v, base = m.variant(variant), m.variant("fp32")
+    benchmark.group = f"{agent} memory probe (fresh process)"
+    mem = benchmark.pedantic(m.memory, args=(variant,), rounds=1, iterations=1)
+    benchmark.extra_info.update(artifact_bytes=v.artifact_bytes, fp32_artifact_bytes=base.artifact_bytes,
+                                artifact_ratio=v.artifact_bytes / base.artifact_bytes, n_params=v.n_params,
+                                rss_runtime_mib=mem.rss_runtime_mib, rss_loaded_mib=mem.rss_loaded_mib,
+                                rss_running_mib=mem.rss_running_mib)
+    kind = v.recipe.kind
+    if kind in ("ptdq", "ptsq", "qat"):
+        expect(agent, variant, "artifact")
+        limit = budgets["int8_artifact_ratio"]
+        ratio = v.artifact_bytes / base.artifact_bytes
+        assert ratio <= limit, (f"{agent}/{variant}: int8 artifact {v.artifact_bytes:,} B is {ratio:.2f}× fp32's "
+                                f"{base.artifact_bytes:,} B (budget {limit}×)")
+    elif v.recipe.ratio is not None:
+        a = m.agent.actor
+        want = mlp_params(a.obs_dim, expected_hidden(a.hidden, v.recipe.ratio), a.act_dim)
+        assert v.n_params == want, f"{agent}/{variant}: {v.n_params} parameters, {want} implied by the ratio"
+        assert v.artifact_bytes < base.artifact_bytes
+    else:
+        assert v.n_params == m.agent.actor.n_params()
+    assert mem.rss_loaded_mib >= mem.rss_runtime_mib

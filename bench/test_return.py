@@ -1,0 +1,32 @@
+"""The 90 %-of-baseline return gate, on paired seeds (the same episodes for fp32 and the variant).
+
+Default rule: random-normalized score (R_v - R_rand) / (R_base - R_rand) >= threshold; the
+paper's raw ratio R_v / R_base with --return-rule raw. A failing cell is a finding: the message
+carries both numbers.
+"""
+
+
+def test_return(benchmark, measurers, cell, budgets, expect):
+    agent, variant = cell
+    m = measurers(agent)
+    benchmark.group = f"{agent} evaluation ({m.config.episodes} episodes)"
+    result = benchmark.pedantic(m.evaluation, args=(variant,), rounds=1, iterations=1)
+    s = m.return_scores(variant)
+    lo, hi = result.ci95
+    benchmark.extra_info.update(return_mean=result.mean, return_std=result.std, return_ci95=[lo, hi],
+                                returns=result.returns, lengths=result.lengths, baseline_return=s["baseline"],
+                                raw_ratio=s["raw_ratio"], normalized_score=s["normalized_score"],
+                                random_return=s["random"], seeds=result.seeds)
+    if variant == "fp32":
+        # The baseline gate: ONNX export must not change what the policy does.
+        torch_result = m.evaluation("fp32", runtime="torch")
+        assert abs(result.mean - torch_result.mean) <= 0.01 * abs(torch_result.mean) + 1.0, (
+            f"{agent}: fp32 on onnxruntime returns {result.mean:.2f}, on torch {torch_result.mean:.2f}")
+        return
+    rule, threshold = budgets["return_rule"], budgets["return_threshold"]
+    value = s["normalized_score"] if rule == "normalized" else s["raw_ratio"]
+    expect(agent, variant, "return")
+    assert value >= threshold, (
+        f"{agent}/{variant}: return {result.mean:.1f} ± {result.std:.1f} vs fp32 {s['baseline']:.1f} on the same "
+        f"{result.n} seeds — normalized score {s['normalized_score']:.3f}, raw ratio {s['raw_ratio']:.3f}; "
+        f"rule {rule} >= {threshold}")

@@ -1,0 +1,127 @@
+"""Measure one cell (agent × variant): return, latency, memory, energy -> `CellResult`.
+
+The sweep and the bench suite both go through `CellMeasurer`, so a number in a saved benchmark
+run and the same number in a sweep store come from one code path. Each agent's variants and fp32
+baseline are built and evaluated once and reused by every measurement of that agent.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from drlbench.evaluate import EvalResult, evaluate, normalized_score, raw_ratio
+from drlbench.results import CellResult
+from drlbench.variants import Variant, VariantBuilder
+from drlbench.zoo import Agent
+
+
+@dataclass
+class MeasureConfig:
+    episodes: int = 10
+    seed: int = 0
+    runtime: str = "onnxruntime"
+    threads: int = 1
+    latency_min_time_s: float = 0.3  # per block; blocks alternate variant / fp32
+    latency_blocks: int = 3
+    energy_actions: int = 2000
+    memory: bool = True
+    energy: bool = True
+
+
+class CellMeasurer:
+    def __init__(self, agent: Agent, config: MeasureConfig | None = None, builder: VariantBuilder | None = None):
+        self.agent = agent
+        self.config = config or MeasureConfig()
+        self.builder = builder or VariantBuilder(agent)
+        self._evals: dict[tuple[str, str], tuple[EvalResult, float]] = {}
+        self._runners: dict[tuple[str, str], object] = {}
+
+    def variant(self, name: str) -> Variant:
+        return self.builder.get(name)
+
+    def runner(self, name: str, runtime: str | None = None):
+        key = (name, runtime or self.config.runtime)
+        if key not in self._runners:
+            self._runners[key] = self.variant(name).runner(key[1], self.config.threads)
+        return self._runners[key]
+
+    def evaluation(self, name: str, runtime: str | None = None) -> EvalResult:
+        """Paired-seed returns, computed once per (variant, runtime)."""
+        key = (name, runtime or self.config.runtime)
+        if key not in self._evals:
+            t0 = time.perf_counter()
+            result = evaluate(self.runner(*key).run, self.agent.env_id, self.config.episodes, self.config.seed)
+            self._evals[key] = (result, time.perf_counter() - t0)
+        return self._evals[key][0]
+
+    def return_scores(self, name: str) -> dict:
+        from drlbench.tasks import random_returns
+
+        v, b = self.evaluation(name), self.evaluation("fp32")
+        rand = random_returns().get(self.agent.env_id, {}).get("mean")
+        return {"mean": v.mean, "baseline": b.mean, "random": rand, "raw_ratio": raw_ratio(v.mean, b.mean),
+                "normalized_score": normalized_score(v.mean, b.mean, rand)}
+
+    def observations(self):
+        """Real states (fp32 rollouts on seeds disjoint from evaluation) to feed the meters."""
+        return self.builder.calibration_states()
+
+    def latency(self, name: str, runtime: str | None = None, baseline: str = "fp32", baseline_runtime: str | None = None):
+        """Variant and baseline latency measured side by side in alternating blocks.
+
+        Returns (variant stats of the last block, baseline stats of the last block, median p90 ratio,
+        median p50 ratio); the ratios are what a noisy machine can still compare.
+        """
+        from drlbench.meters.latency import measure_latency
+
+        obs = self.observations()
+        runtime = runtime or self.config.runtime
+        rv, rb = self.runner(name, runtime), self.runner(baseline, baseline_runtime or runtime)
+        p90s, p50s = [], []
+        for _ in range(self.config.latency_blocks):
+            sv = measure_latency(rv, obs, min_time_s=self.config.latency_min_time_s)
+            sb = measure_latency(rb, obs, min_time_s=self.config.latency_min_time_s)
+            p90s.append(sv.p90 / sb.p90)
+            p50s.append(sv.p50 / sb.p50)
+        return sv, sb, statistics.median(p90s), statistics.median(p50s)
+
+    def memory(self, name: str, runtime: str | None = None):
+        from drlbench.meters.memory import measure_memory
+
+        return measure_memory(self.variant(name), runtime=runtime or self.config.runtime)
+
+    def energy(self, name: str, runtime: str | None = None):
+        from drlbench.meters.energy import measure_energy, select_meter
+
+        return measure_energy(self.runner(name, runtime), self.observations(), select_meter("cpu"),
+                              n_actions=self.config.energy_actions)
+
+    def measure(self, name: str) -> CellResult:
+        cfg, agent, variant = self.config, self.agent, self.variant(name)
+        result = self.evaluation(name)
+        scores = self.return_scores(name)
+        lat, _, _, _ = self.latency(name)
+        lo, hi = result.ci95
+        cell = CellResult(
+            agent=agent.id, algo=agent.algo, task=agent.card["task"], env_id=agent.env_id, variant=variant.name,
+            family=variant.recipe.family, kind=variant.recipe.kind, ratio=variant.recipe.ratio, runtime=cfg.runtime,
+            episodes=result.n, seed=cfg.seed, returns=result.returns, lengths=result.lengths,
+            return_mean=result.mean, return_std=result.std, return_ci95_lo=lo, return_ci95_hi=hi,
+            baseline_return_mean=scores["baseline"], raw_ratio=scores["raw_ratio"],
+            normalized_score=scores["normalized_score"], random_return_mean=scores["random"],
+            artifact_bytes=variant.artifact_bytes, n_params=variant.n_params,
+            latency_us_mean=lat.mean, latency_us_p50=lat.p50, latency_us_p90=lat.p90, latency_us_p99=lat.p99,
+            threads=cfg.threads, build_s=variant.build.get("build_s"), eval_s=self._evals[(name, cfg.runtime)][1],
+            build=variant.build,
+        )
+        if cfg.memory:
+            mem = self.memory(name)
+            cell.rss_runtime_mib, cell.rss_loaded_mib, cell.rss_running_mib = (
+                mem.rss_runtime_mib, mem.rss_loaded_mib, mem.rss_running_mib)
+        if cfg.energy:
+            en = self.energy(name)
+            cell.energy_j_per_1k_actions, cell.energy_source = en.joules_per_1k_actions, en.source
+            cell.energy_j_per_episode = en.joules_per_1k_actions * sum(result.lengths) / len(result.lengths) / 1000
+        return cell

@@ -1,0 +1,28 @@
+"""Shared fixtures for the unit tests: a bundled trained agent and its variant builder, built once."""
+
+import pytest
+import torch
+
+from drlbench.compress.qat import QATConfig
+
+TEST_AGENT = "trpo-hopper"  # small, fast, trained (card return ~3400)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def agent():
+    from drlbench.zoo import load_agent
+
+    return load_agent(TEST_AGENT)
+
+
+@pytest.fixture(scope="session")
+def builder(agent):
+    from drlbench.variants import VariantBuilder
+
+    # a small QAT budget keeps the suite fast; the default budget is exercised by the bench suite
+    return VariantBuilder(agent, calibration_size=1024, qat_config=QATConfig(rounds=2, grad_steps_per_round=150))

@@ -1,0 +1,126 @@
+"""Every variant kind, built from a bundled trained agent: right shape, right size, still a policy."""
+
+import numpy as np
+import onnx
+import pytest
+
+from drlbench.compress.onnx_export import onnx_param_count
+from drlbench.compress.prune import expected_hidden, mlp_params
+from drlbench.errors import DrlbenchError
+from drlbench.evaluate import evaluate, normalized_score
+from drlbench.tasks import random_returns
+from drlbench.variants import PRUNE_VARIANTS, VARIANTS, parse_variant, select
+
+SMOKE = ["fp32", "ptdq", "ptsq", "qat", "prune_l1_30", "prune_l2_30"]
+
+
+def test_variant_names_are_the_paper_grid():
+    assert len(VARIANTS) == 32 and len(PRUNE_VARIANTS) == 28
+    assert PRUNE_VARIANTS[0] == "prune_l1_05" and PRUNE_VARIANTS[-1] == "prune_l2_70"
+    assert parse_variant("prune-l2-30").name == "prune_l2_30"  # DESIGN.md's hyphen spelling is accepted
+    assert parse_variant("prune_l2_30").ratio == 0.30
+
+
+def test_variant_globs_select_like_pytest_k():
+    assert select(["prune_l2_*"], list(VARIANTS), "variant") == [v for v in VARIANTS if v.startswith("prune_l2")]
+    assert select(["ptdq,qat".split(",")[0], "qat"], list(VARIANTS), "variant") == ["ptdq", "qat"]
+
+
+def test_fp32_onnx_matches_torch(builder):
+    v = builder.get("fp32")
+    obs = builder.calibration_states()
+    np.testing.assert_allclose(v.runner("onnxruntime").run(obs), v.runner("torch").run(obs), atol=1e-5, rtol=0)
+    assert onnx_param_count(v.onnx) >= v.n_params
+
+
+@pytest.mark.parametrize("name", ["ptdq", "ptsq", "qat"])
+def test_int8_variants_store_int8_weights(builder, name):
+    v, base = builder.get(name), builder.get("fp32")
+    model = onnx.load_from_string(v.onnx)
+    int8_weights = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 2]
+    assert len(int8_weights) == len(builder.actor.hidden) + 1  # every Linear's weight matrix
+    assert v.artifact_bytes < base.artifact_bytes
+    assert v.runtimes == ("onnxruntime",)
+
+
+def test_int8_artifact_at_most_030_of_fp32_on_a_wide_actor():
+    """The 0.3× size budget holds once weights dominate the file (a 256-wide actor, as SAC/TD3/PPO-tuned use)."""
+    import torch
+
+    from drlbench.actor import Actor
+    from drlbench.compress import onnx_export, ptq
+
+    torch.manual_seed(0)
+    actor = Actor(17, 6, [256, 256])
+    fp32 = onnx_export.export_onnx(actor, 17)
+    assert len(ptq.ptdq(fp32)) <= 0.3 * len(fp32)
+    assert len(ptq.ptsq(fp32, np.random.default_rng(0).normal(size=(256, 17)).astype(np.float32))) <= 0.3 * len(fp32)
+
+
+@pytest.mark.parametrize("name", ["prune_l1_30", "prune_l2_30", "prune_l2_05", "prune_l1_70"])
+def test_pruning_removes_neurons_physically(builder, name):
+    v = builder.get(name)
+    actor = builder.actor
+    hidden = expected_hidden(actor.hidden, v.recipe.ratio)
+    assert v.module.hidden == hidden
+    assert v.n_params == mlp_params(actor.obs_dim, hidden, actor.act_dim)
+    assert onnx_param_count(v.onnx) >= v.n_params and v.artifact_bytes < builder.get("fp32").artifact_bytes
+    obs = builder.calibration_states()[:64]
+    np.testing.assert_allclose(v.runner("onnxruntime").run(obs), v.runner("torch").run(obs), atol=1e-5, rtol=0)
+
+
+def test_prune_l2_30_parameter_count_is_what_30_percent_channels_imply(builder):
+    actor = builder.actor  # 11 -> 64 -> 64 -> 3
+    v = builder.get("prune_l2_30")
+    assert v.module.hidden == [44, 44]  # int(64 * 0.7)
+    assert v.n_params == 11 * 44 + 44 + 44 * 44 + 44 + 44 * 3 + 3
+
+
+@pytest.mark.parametrize("name", ["ptdq", "ptsq", "qat"])
+def test_quantized_policy_keeps_its_return(builder, agent, name):
+    """int8 on a trained Hopper agent stays within 90 % (random-normalized) of fp32 on the same seeds."""
+    base = evaluate(builder.get("fp32").runner().run, agent.env_id, episodes=3, seed=0)
+    got = evaluate(builder.get(name).runner().run, agent.env_id, episodes=3, seed=0)
+    score = normalized_score(got.mean, base.mean, random_returns()[agent.env_id]["mean"])
+    assert score >= 0.9, f"{name}: {got.mean:.1f} vs fp32 {base.mean:.1f}"
+
+
+def test_variants_are_built_once(builder):
+    assert builder.get("ptdq") is builder.get("ptdq")
+
+
+def test_ptsq_calibrates_on_states_disjoint_from_evaluation(builder):
+    from drlbench.tasks import DISJOINT_SEED_OFFSET
+
+    v = builder.get("ptsq")
+    assert v.build["calibration_states"] == len(builder.calibration_states())
+    # calibration rollouts start at the disjoint offset; evaluation seeds are small integers
+    assert DISJOINT_SEED_OFFSET >= 1_000_000
+
+
+def test_qat_records_its_budget(builder):
+    budget = builder.get("qat").build["budget"]
+    assert budget["rounds"] == 2 and budget["grad_steps_per_round"] == 150 and budget["states"] > 1024
+
+
+def test_saved_variant_folder_round_trips(builder, tmp_path):
+    from drlbench.actor import load_actor
+
+    v = builder.get("prune_l2_30")
+    v.save(tmp_path / "v")
+    assert (tmp_path / "v" / "model.onnx").read_bytes() == v.onnx
+    assert load_actor(tmp_path / "v" / "actor.safetensors").hidden == v.module.hidden
+
+
+@pytest.mark.parametrize("bad", ["prune_l2_00", "prune_l3_30", "int4", "prune_l2_5", ""])
+def test_bad_variant_names_are_refused(bad):
+    with pytest.raises(DrlbenchError, match="variant|ratio"):
+        parse_variant(bad)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0, -0.1, 1.5])
+def test_pruning_ratio_outside_open_unit_interval_is_refused(agent, ratio):
+    from drlbench.compress.prune import prune
+
+    with pytest.raises(DrlbenchError, match=r"\(0, 1\)"):
+        prune(agent.actor, ratio, 2)
