@@ -47,6 +47,8 @@ def _grid(config):
 
 
 def pytest_generate_tests(metafunc):
+    if ROOT / "bench" not in Path(metafunc.definition.path).parents:
+        return  # the grid options parametrize the bench suite only
     if "cell" in metafunc.fixturenames:
         agents, variants = _grid(metafunc.config)
         if metafunc.definition.get_closest_marker("torch_runtime"):

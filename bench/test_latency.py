@@ -18,14 +18,14 @@ def test_latency(benchmark, measurers, cell, budgets, expect):
     obs = m.observations()[:1]
     benchmark.group = f"{agent} latency onnxruntime batch=1"
     v, b, p90_ratio, p50_ratio = m.latency(variant)
-    _record(benchmark, v, fp32_p90_us=b.p90, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio,
+    _record(benchmark, v, fp32_p90_us=b.p90_us, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio,
             artifact_bytes=m.variant(variant).artifact_bytes)
     benchmark(runner.run, obs)
     if variant == "fp32":
         return  # the reference of its group
     expect(agent, variant, "latency")
     limit = budgets["latency_p90_ratio"]
-    assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90:.1f} µs is {p90_ratio:.2f}× fp32's {b.p90:.1f} µs "
+    assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90_us:.1f} µs is {p90_ratio:.2f}× fp32's {b.p90_us:.1f} µs "
                                 f"(budget {limit}×, onnxruntime, batch 1)")
 
 
@@ -37,7 +37,7 @@ def test_latency_torch(benchmark, measurers, cell, budgets, expect):
     runner = m.runner(variant, "torch")
     benchmark.group = f"{agent} latency torch batch=1"
     v, b, p90_ratio, p50_ratio = m.latency(variant, runtime="torch")
-    _record(benchmark, v, fp32_p90_us=b.p90, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio)
+    _record(benchmark, v, fp32_p90_us=b.p90_us, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio)
     benchmark(runner.run, m.observations()[:1])
     if variant == "fp32":
         return
@@ -50,9 +50,9 @@ def test_runtime_onnxruntime_vs_torch(measurers, agent_id, budgets, expect, reco
     """ONNX Runtime fp32 against torch eager fp32, the same actor, side by side."""
     m = measurers(agent_id)
     ort, torch_, _, p50_ratio = m.latency("fp32", runtime="onnxruntime", baseline_runtime="torch")
-    record_property("ort_fp32_p50_us", ort.p50)
-    record_property("torch_fp32_p50_us", torch_.p50)
+    record_property("ort_fp32_p50_us", ort.p50_us)
+    record_property("torch_fp32_p50_us", torch_.p50_us)
     expect(agent_id, "fp32", "runtime")
     limit = budgets["ort_vs_torch_fp32"]
-    assert p50_ratio <= limit, (f"{agent_id}: ONNX Runtime fp32 p50 {ort.p50:.1f} µs is {p50_ratio:.2f}× torch eager's "
-                                f"{torch_.p50:.1f} µs (budget {limit}×)")
+    assert p50_ratio <= limit, (f"{agent_id}: ONNX Runtime fp32 p50 {ort.p50_us:.1f} µs is {p50_ratio:.2f}× torch eager's "
+                                f"{torch_.p50_us:.1f} µs (budget {limit}×)")

@@ -83,8 +83,8 @@ class CellMeasurer:
         for _ in range(self.config.latency_blocks):
             sv = measure_latency(rv, obs, min_time_s=self.config.latency_min_time_s)
             sb = measure_latency(rb, obs, min_time_s=self.config.latency_min_time_s)
-            p90s.append(sv.p90 / sb.p90)
-            p50s.append(sv.p50 / sb.p50)
+            p90s.append(sv.p90_us / sb.p90_us)
+            p50s.append(sv.p50_us / sb.p50_us)
         return sv, sb, statistics.median(p90s), statistics.median(p50s)
 
     def memory(self, name: str, runtime: str | None = None):
@@ -112,7 +112,7 @@ class CellMeasurer:
             baseline_return_mean=scores["baseline"], raw_ratio=scores["raw_ratio"],
             normalized_score=scores["normalized_score"], random_return_mean=scores["random"],
             artifact_bytes=variant.artifact_bytes, n_params=variant.n_params,
-            latency_us_mean=lat.mean, latency_us_p50=lat.p50, latency_us_p90=lat.p90, latency_us_p99=lat.p99,
+            latency_us_mean=lat.mean_us, latency_us_p50=lat.p50_us, latency_us_p90=lat.p90_us, latency_us_p99=lat.p99_us,
             threads=cfg.threads, build_s=variant.build.get("build_s"), eval_s=self._evals[(name, cfg.runtime)][1],
             build=variant.build,
         )
