@@ -1,0 +1,779 @@
+"""The report: the paper's Tables 1–3 and Figures 1–3 from stored cells, next to the published numbers,
+and the paper's findings re-tested on our numbers.
+
+`write_report(store_or_cells, out_dir)` writes report.md and PNG figures. Every verdict is computed
+from the cells given; a missing agent or variant is shown as missing, never filled in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy import stats
+
+from drlbench.errors import DrlbenchError, unknown
+from drlbench.results import CellResult
+from drlbench.store import ResultStore
+from drlbench.variants import PRUNE_RATIOS, VARIANTS
+
+KEEP = 0.9  # a variant "keeps" the baseline when its score is >= 90 % (the paper's threshold)
+RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_rand)",
+         "raw": "raw ratio R_v / R_base (the paper's rule)"}
+MIN_AGENTS = 3  # fewer agents than this and a finding says "not enough data"
+MEANINGFUL = 0.05  # a resource change counts only beyond 5 % and with its 95 % CI off 1.0
+QUANT = ("ptdq", "ptsq", "qat")
+PRUNE_KINDS = ("prune_l1", "prune_l2")
+KIND_LABEL = {"fp32": "fp32", "ptdq": "PTDQ", "ptsq": "PTSQ", "qat": "QAT", "prune_l1": "L1", "prune_l2": "L2"}
+# (key, CellResult field, label); the energy label says ESTIMATE whenever a cell's energy_source does
+METRICS = (("latency", "latency_us_mean", "latency per action"),
+           ("energy", "energy_j_per_1k_actions", "energy per action"),
+           ("rss", "rss_running_mib", "RSS while running"),
+           ("artifact", "artifact_bytes", "artifact bytes"))
+AGREE, DISAGREE, NOT_ENOUGH = "agree", "disagree", "not enough data"
+MISSING = "missing"
+
+
+def paper_results() -> dict:
+    """The paper's Tables 1–3, transcribed (drlbench/data/paper_results.json)."""
+    return json.loads(resources.files("drlbench.data").joinpath("paper_results.json").read_text())
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    def show(self, digits: int = 2) -> str:
+        if self.n < 2:
+            return f"{self.mean:.{digits}f} (n={self.n}, no CI)"
+        return f"{self.mean:.{digits}f} ± {(self.hi - self.lo) / 2:.{digits}f} (n={self.n})"
+
+
+def mean_ci(values: Iterable[float]) -> Stat | None:
+    """Mean and Student-t 95 % interval of the finite values; None when there are none."""
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return None
+    if v.size == 1:
+        return Stat(float(v[0]), float(v[0]), float(v[0]), 1)
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return Stat(float(v.mean()), float(v.mean() - half), float(v.mean() + half), int(v.size))
+
+
+def return_stat(cell: CellResult) -> Stat:
+    return Stat(cell.return_mean, cell.return_ci95_lo, cell.return_ci95_hi, len(cell.returns))
+
+
+def show_return(cell: CellResult | None) -> str:
+    return MISSING if cell is None else return_stat(cell).show(1)
+
+
+def score(cell: CellResult, rule: str) -> float:
+    value = cell.normalized_score if rule == "normalized" else cell.raw_ratio
+    return float("nan") if value is None else float(value)
+
+
+def keeps(cell: CellResult, rule: str) -> bool:
+    s = score(cell, rule)
+    return math.isfinite(s) and s >= KEEP
+
+
+def pct(ratio: float) -> str:
+    return f"{round(ratio * 100)} %"
+
+
+# --- selecting one cell per agent × variant ----------------------------------------------------
+
+@dataclass
+class Agent:
+    """One agent's cells, one per variant, all on the same runtime, episodes and seeds."""
+
+    agent: str
+    algo: str
+    task: str
+    cells: dict[str, CellResult]
+
+    def get(self, variant: str) -> CellResult | None:
+        return self.cells.get(variant)
+
+    def pruned(self, kind: str) -> list[CellResult]:
+        return sorted((c for c in self.cells.values() if c.kind == kind), key=lambda c: c.ratio)
+
+    def ratio_to_fp32(self, cell: CellResult, attr: str) -> float | None:
+        base, value = self.get("fp32"), getattr(cell, attr)
+        if base is None or value is None or not getattr(base, attr):
+            return None
+        return value / getattr(base, attr)
+
+    def mean_length(self, variant: str) -> float | None:
+        cell = self.get(variant)
+        return float(np.mean(cell.lengths)) if cell is not None and cell.lengths else None
+
+
+@dataclass
+class Row:
+    """A table row: a paper algo × task (with our agent, or None when missing) or an extra agent of ours."""
+
+    label: str
+    algo: str
+    task: str
+    agent: Agent | None
+
+
+@dataclass
+class Selection:
+    agents: list[Agent]
+    rows: list[Row]
+    source: str
+    runtime: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cells(self) -> list[CellResult]:
+        return [c for a in self.agents for c in a.cells.values()]
+
+
+def select(cells: list[CellResult], runtime: str, source: str, paper: dict) -> Selection:
+    """Group cells by agent; per agent keep the (episodes, seed) group covering most variants."""
+    runtimes = sorted({c.runtime for c in cells})
+    if runtime not in runtimes:
+        raise unknown("runtime", runtime, runtimes)
+    notes = [f"{sum(c.runtime != runtime for c in cells)} cells of other runtimes ({', '.join(runtimes)}) "
+             f"not shown; this report uses {runtime}."] if len(runtimes) > 1 else []
+    agents = []
+    for name in sorted({c.agent for c in cells if c.runtime == runtime}):
+        mine = [c for c in cells if c.runtime == runtime and c.agent == name]
+        agents.append(_pick_group(name, mine, notes))
+    return Selection(agents, _rows(agents, paper), source, runtime, notes)
+
+
+def _pick_group(name: str, cells: list[CellResult], notes: list[str]) -> Agent:
+    groups: dict[tuple[int, int], list[CellResult]] = {}
+    for c in cells:
+        groups.setdefault((c.episodes, c.seed), []).append(c)
+    best = max(groups, key=lambda g: (len(groups[g]), g[0], -g[1]))
+    for other in sorted(set(groups) - {best}):
+        notes.append(f"{name}: {len(groups[other])} cells with {other[0]} episodes from seed {other[1]} not shown "
+                     f"(shown: {best[0]} episodes from seed {best[1]}).")
+    chosen = groups[best]
+    return Agent(name, chosen[0].algo, chosen[0].task, {c.variant: c for c in chosen})
+
+
+def _rows(agents: list[Agent], paper: dict) -> list[Row]:
+    rows, placed = [], set()
+    for algo in paper["algos"]:
+        for task in paper["tasks"]:
+            mine = [a for a in agents if (a.algo.lower(), a.task) == (algo, task)]
+            rows += [Row(a.agent, algo, task, a) for a in mine] or [Row(f"{algo}-{task.lower()}", algo, task, None)]
+            placed.update(a.agent for a in mine)
+    return rows + [Row(a.agent, a.algo.lower(), a.task, a) for a in agents if a.agent not in placed]
+
+
+def _paper_cell(paper: dict, table: str, row: Row) -> dict | None:
+    return paper[table].get(row.algo, {}).get(row.task)
+
+
+# --- quantization and pruning summaries (shared by tables and findings) ------------------------
+
+def best_of(values: dict[str, float]) -> list[str]:
+    """Keys with the highest value (several on a tie)."""
+    top = max(values.values())
+    return [k for k, v in values.items() if v == top]
+
+
+def worst_of(values: dict[str, float]) -> list[str]:
+    low = min(values.values())
+    return [k for k, v in values.items() if v == low]
+
+
+def quant_means(agent: Agent | None) -> dict[str, float] | None:
+    """Mean return of PTDQ, PTSQ and QAT, or None unless all three are present."""
+    if agent is None or any(agent.get(q) is None for q in QUANT):
+        return None
+    return {q: agent.get(q).return_mean for q in QUANT}
+
+
+def max_kept(agent: Agent, kind: str, rule: str) -> str:
+    """Highest pruning ratio of `kind` whose score keeps >= 90 %, as table text."""
+    cells = agent.pruned(kind)
+    if not cells:
+        return MISSING
+    if not any(math.isfinite(score(c, rule)) for c in cells):
+        return "n/a (score undefined)"
+    kept = [c.ratio for c in cells if keeps(c, rule)]
+    return pct(max(kept)) if kept else "none"
+
+
+def best_pruning(agent: Agent, rule: str) -> CellResult | None:
+    """Table 3's choice: the kept pruned cell with the highest ratio (ties: higher return)."""
+    kept = [c for k in PRUNE_KINDS for c in agent.pruned(k) if keeps(c, rule)]
+    return max(kept, key=lambda c: (c.ratio, c.return_mean), default=None)
+
+
+def best_pruned_return(agent: Agent) -> CellResult | None:
+    return max((c for k in PRUNE_KINDS for c in agent.pruned(k)), key=lambda c: c.return_mean, default=None)
+
+
+def show_method(cell: CellResult | None) -> str:
+    return "none keeps ≥ 90 %" if cell is None else f"{KIND_LABEL[cell.kind]} {pct(cell.ratio)}"
+
+
+# --- Markdown helpers --------------------------------------------------------------------------
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+
+
+def bold(text: str, on: bool) -> str:
+    return f"**{text}**" if on else text
+
+
+def num(x: float | None, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def estimated_energy_sources(cells: Iterable[CellResult]) -> list[str]:
+    """energy_source values that are estimates (e.g. "estimate-cpu-time"), not meter readings."""
+    return sorted({c.energy_source for c in cells if "estimate" in (c.energy_source or "")})
+
+
+def energy_note(cells: list[CellResult]) -> str:
+    estimated = estimated_energy_sources(cells)
+    if estimated:
+        return f"ESTIMATE, not measured: {', '.join(estimated)}"
+    measured = sorted({c.energy_source for c in cells if c.energy_source})
+    return f"measured: {', '.join(measured)}" if measured else "source not recorded"
+
+
+def metric_label(key: str, label: str, cells: list[CellResult]) -> str:
+    if key == "energy" and estimated_energy_sources(cells):
+        return f"{label} ({energy_note(cells)})"
+    return label
+
+
+# --- Table 1 -----------------------------------------------------------------------------------
+
+def table1(sel: Selection, paper: dict) -> list[str]:
+    header = ["agent", "fp32", "PTDQ", "PTSQ", "QAT", "paper baseline", "paper PTDQ", "paper PTSQ", "paper QAT"]
+    return [
+        "## Table 1 — quantization: average return",
+        "",
+        "Ours: mean ± half-width of the 95 % CI (n episodes, paired seeds). Bold: the best quantized version "
+        "(highest mean; marked only when PTDQ, PTSQ and QAT are all present). Paper: Table 1, best recomputed "
+        "as the highest of its three quantized columns (its bold is lost in the text).",
+        "",
+        *md_table(header, [_table1_row(r, paper) for r in sel.rows]),
+    ]
+
+
+def _table1_row(row: Row, paper: dict) -> list[str]:
+    agent, theirs = row.agent, _paper_cell(paper, "table1", row)
+    means = quant_means(agent)
+    winners = best_of(means) if means else []
+    ours = [show_return(agent.get(v) if agent else None) for v in ("fp32", *QUANT)]
+    ours[1:] = [bold(text, q in winners) for q, text in zip(QUANT, ours[1:])]
+    if theirs is None:
+        return [row.label, *ours, "—", "—", "—", "—"]
+    paper_best = best_of({q: theirs[q] for q in QUANT})
+    return [row.label, *ours, f"{theirs['baseline']:.2f}",
+            *(bold(f"{theirs[q]:.2f}", q in paper_best) for q in QUANT)]
+
+
+# --- Table 2 -----------------------------------------------------------------------------------
+
+def table2(sel: Selection, paper: dict, rule: str) -> list[str]:
+    header = ["agent", "fp32", "best pruned return", "L1 (score)", "L2 (score)", "L1 (raw)", "L2 (raw)",
+              "paper baseline", "paper pruned", "paper L1", "paper L2"]
+    return [
+        "## Table 2 — pruning: best pruned return and the highest ratio keeping ≥ 90 %",
+        "",
+        f"L1/L2 columns: the highest pruning ratio whose return keeps ≥ {pct(KEEP)} of the baseline. "
+        f"(score) = {RULES['normalized']} ≥ {KEEP}; (raw) = {RULES['raw']} ≥ {KEEP}. "
+        f"This report's rule (Table 3 and findings): **{rule}**. 'none' = no ratio keeps it; the paper lists "
+        "5 % in that case (e.g. SAC Ant). Best pruned return: the highest mean return among all pruned variants.",
+        "",
+        *md_table(header, [_table2_row(r, paper) for r in sel.rows]),
+    ]
+
+
+def _table2_row(row: Row, paper: dict) -> list[str]:
+    agent, theirs = row.agent, _paper_cell(paper, "table2", row)
+    if agent is None:
+        ours = [MISSING] * 6
+    else:
+        top = best_pruned_return(agent)
+        ours = [show_return(agent.get("fp32")), f"{show_return(top)}, {top.variant}" if top else MISSING,
+                *(max_kept(agent, k, r) for r in RULES for k in PRUNE_KINDS)]
+    if theirs is None:
+        return [row.label, *ours, "—", "—", "—", "—"]
+    return [row.label, *ours, f"{theirs['baseline']:.2f}", f"{theirs['pruned']:.2f}",
+            pct(theirs["l1_ratio"]), pct(theirs["l2_ratio"])]
+
+
+# --- Table 3 -----------------------------------------------------------------------------------
+
+def table3(sel: Selection, paper: dict, rule: str) -> list[str]:
+    other = next(r for r in RULES if r != rule)
+    header = ["agent", f"ours ({rule})", "its return", f"its score ({rule})", f"ours ({other})", "paper"]
+    return [
+        "## Table 3 — best pruning method",
+        "",
+        f"The method and ratio with the highest pruning ratio keeping ≥ {pct(KEEP)} (rule: {RULES[rule]}); "
+        "a tie between L1 and L2 at the same ratio goes to the higher return.",
+        "",
+        *md_table(header, [_table3_row(r, paper, rule, other) for r in sel.rows]),
+    ]
+
+
+def _table3_row(row: Row, paper: dict, rule: str, other: str) -> list[str]:
+    theirs = _paper_cell(paper, "table3", row)
+    paper_text = f"{KIND_LABEL[theirs['kind']]} {pct(theirs['ratio'])}" if theirs else "—"
+    agent = row.agent
+    if agent is None or not any(agent.pruned(k) for k in PRUNE_KINDS):
+        return [row.label, MISSING, MISSING, MISSING, MISSING, paper_text]
+    best = best_pruning(agent, rule)
+    return [row.label, show_method(best), show_return(best) if best else "—",
+            num(score(best, rule)) if best else "—", show_method(best_pruning(agent, other)), paper_text]
+
+
+# --- resource figures and their tables ---------------------------------------------------------
+
+def resource_ratios(agents: list[Agent], pick: Callable[[Agent], CellResult | None], attr: str) -> list[float]:
+    """Per agent: metric of the picked variant / metric of fp32 (agents lacking either are left out)."""
+    values = []
+    for a in agents:
+        cell = pick(a)
+        ratio = a.ratio_to_fp32(cell, attr) if cell is not None else None
+        if ratio is not None:
+            values.append(ratio)
+    return values
+
+
+def _variant_picker(variant: str) -> Callable[[Agent], CellResult | None]:
+    return lambda a: a.get(variant)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=90)
+    return path
+
+
+def figure1(sel: Selection, out: Path) -> tuple[list[str], list[Path]]:
+    lines = ["## Figure 1 — latency, energy and memory of quantized models", ""]
+    if not any(a.get(q) for a in sel.agents for q in QUANT):
+        return lines + ["No quantized cells in the store: Figure 1 is not drawn.", ""], []
+    fig = Figure(figsize=(16, 4.2))
+    for ax, (key, attr, label) in zip(fig.subplots(1, len(METRICS)), METRICS):
+        series = [resource_ratios(sel.agents, _variant_picker(q), attr) for q in QUANT]
+        _bars(ax, [KIND_LABEL[q] for q in QUANT], series)
+        ax.set_title(metric_label(key, label, sel.cells), fontsize=9)
+        ax.set_ylabel("÷ fp32 of the same agent")
+    fig.suptitle("Quantized ÷ fp32: mean over agents ± 95 % CI (dots: agents)")
+    fig.tight_layout()
+    path = _save(fig, out / "fig1_quantization.png")
+    rows = [[KIND_LABEL[q], *(_stat_text(resource_ratios(sel.agents, _variant_picker(q), attr)) for _, attr, _ in METRICS)]
+            for q in QUANT]
+    rows.append(["fp32 (absolute)", *(_stat_text([getattr(a.get("fp32"), attr) for a in sel.agents if a.get("fp32")])
+                                      for _, attr, _ in METRICS)])
+    header = ["variant", *(metric_label(k, lbl, sel.cells) for k, _, lbl in METRICS)]
+    return lines + [f"![Figure 1]({path.name})", "", "Ratios to fp32 of the same agent, mean ± 95 % CI over agents "
+                    "(n agents); the last row is fp32 in µs, J / 1,000 actions, MiB and bytes.", "",
+                    *md_table(header, rows)], [path]
+
+
+def _stat_text(values: list[float]) -> str:
+    stat = mean_ci(values)
+    return "—" if stat is None else stat.show(3 if abs(stat.mean) < 10 else 1)
+
+
+def _bars(ax, labels: list[str], series: list[list[float]]) -> None:
+    for i, values in enumerate(series):
+        stat = mean_ci(values)
+        if stat is None:
+            ax.text(i, 1.0, "no data", ha="center", fontsize=8)
+            continue
+        ax.bar(i, stat.mean, color="C0", alpha=0.6)
+        ax.errorbar(i, stat.mean, yerr=[[stat.mean - stat.lo], [stat.hi - stat.mean]], color="k", capsize=4)
+        ax.scatter(i + np.linspace(-0.2, 0.2, len(values)), values, s=8, color="k", zorder=3)
+        ax.annotate(f"n={stat.n}", (i, stat.hi), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(labels)), labels)
+
+
+def figure_pruning(sel: Selection, out: Path, kind: str, number: int) -> tuple[list[str], list[Path]]:
+    title = f"## Figure {number} — latency, energy and memory of {KIND_LABEL[kind]}-pruned models, ÷ fp32"
+    ratios = sorted({c.ratio for a in sel.agents for c in a.pruned(kind)})
+    if not ratios:
+        return [title, "", f"No {KIND_LABEL[kind]}-pruned cells in the store: Figure {number} is not drawn.", ""], []
+    fig = Figure(figsize=(16, 4.2))
+    table = {r: [pct(r)] for r in ratios}
+    for ax, (key, attr, label) in zip(fig.subplots(1, len(METRICS)), METRICS):
+        stats_by_ratio = {r: mean_ci(resource_ratios(sel.agents, _ratio_picker(kind, r), attr)) for r in ratios}
+        _curve(ax, stats_by_ratio)
+        ax.text(0.02, 0.02, _n_label(stats_by_ratio.values()), transform=ax.transAxes, fontsize=8)
+        for a in sel.agents:  # faint per-agent lines: nothing hidden behind the mean
+            pts = [(c.ratio, a.ratio_to_fp32(c, attr)) for c in a.pruned(kind)]
+            pts = [p for p in pts if p[1] is not None]
+            if pts:
+                ax.plot(*zip(*pts), color="grey", lw=0.5, alpha=0.5)
+        ax.set_title(metric_label(key, label, sel.cells), fontsize=9)
+        ax.set_xlabel("pruning ratio")
+        for r, s in stats_by_ratio.items():
+            table[r].append("—" if s is None else s.show(3))
+    fig.suptitle(f"{KIND_LABEL[kind]} pruning ÷ fp32: mean over agents, 95 % CI band (grey: agents)")
+    fig.tight_layout()
+    path = _save(fig, out / f"fig{number}_prune_{KIND_LABEL[kind].lower()}.png")
+    header = ["ratio", *(metric_label(k, lbl, sel.cells) for k, _, lbl in METRICS)]
+    return [title, "", f"![Figure {number}]({path.name})", "", "Mean ± 95 % CI over agents (n agents) of "
+            "the ratio to fp32 of the same agent.", "", *md_table(header, list(table.values()))], [path]
+
+
+def _n_label(points: Iterable[Stat | None]) -> str:
+    ns = sorted({p.n for p in points if p is not None})
+    if not ns:
+        return ""
+    return f"n = {ns[0]} agents" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]} agents per point"
+
+
+def _ratio_picker(kind: str, ratio: float) -> Callable[[Agent], CellResult | None]:
+    return lambda a: next((c for c in a.pruned(kind) if c.ratio == ratio), None)
+
+
+def _curve(ax, by_x: dict[float, Stat | None]) -> None:
+    pts = [(x, s) for x, s in by_x.items() if s is not None]
+    if not pts:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
+        return
+    xs = [x for x, _ in pts]
+    ax.plot(xs, [s.mean for _, s in pts], "o-", color="C0", ms=3)
+    ax.fill_between(xs, [s.lo for _, s in pts], [s.hi for _, s in pts], color="C0", alpha=0.25)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+
+
+def figure_returns(sel: Selection, out: Path, rule: str) -> tuple[list[str], list[Path]]:
+    lines = ["## Return vs pruning ratio, per agent", ""]
+    if not any(a.pruned(k) for a in sel.agents for k in PRUNE_KINDS):
+        return lines + ["No pruned cells in the store: the return curves are not drawn.", ""], []
+    ncols = 5
+    nrows = math.ceil(len(sel.rows) / ncols)
+    fig = Figure(figsize=(4 * ncols, 2.8 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax, row in zip(axes, sel.rows):
+        _return_panel(ax, row, rule)
+    for ax in axes[len(sel.rows):]:
+        ax.set_axis_off()
+    fig.suptitle(f"Mean return ± 95 % CI vs pruning ratio; dashed: fp32 ± CI; dotted: keeps-{pct(KEEP)} line ({rule})")
+    fig.tight_layout()
+    path = _save(fig, out / "fig_returns_vs_ratio.png")
+    return lines + [f"![Return vs ratio]({path.name})", ""], [path]
+
+
+def _return_panel(ax, row: Row, rule: str) -> None:
+    agent = row.agent
+    if agent is None or not any(agent.pruned(k) for k in PRUNE_KINDS):
+        ax.set_title(row.label, fontsize=9)
+        ax.text(0.5, 0.5, MISSING, transform=ax.transAxes, ha="center", color="red")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    ax.set_title(f"{row.label} (n={next(iter(agent.cells.values())).episodes} episodes)", fontsize=9)
+    for i, kind in enumerate(PRUNE_KINDS):
+        cells = agent.pruned(kind)
+        if cells:
+            xs = [c.ratio for c in cells]
+            ax.plot(xs, [c.return_mean for c in cells], "o-", ms=3, color=f"C{i}", label=KIND_LABEL[kind])
+            ax.fill_between(xs, [c.return_ci95_lo for c in cells], [c.return_ci95_hi for c in cells],
+                            color=f"C{i}", alpha=0.2)
+    ref = next(c for k in PRUNE_KINDS for c in agent.pruned(k))
+    ax.axhline(ref.baseline_return_mean, color="k", ls="--", lw=0.8)
+    base = agent.get("fp32")
+    if base is not None:
+        ax.axhspan(base.return_ci95_lo, base.return_ci95_hi, color="k", alpha=0.08)
+    line = _keep_line(ref, rule)
+    if line is not None:
+        ax.axhline(line, color="k", ls=":", lw=0.8)
+    ax.legend(fontsize=7)
+
+
+def _keep_line(cell: CellResult, rule: str) -> float | None:
+    """The return that scores exactly KEEP under `rule`."""
+    base, rand = cell.baseline_return_mean, cell.random_return_mean
+    if rule == "raw":
+        return KEEP * base if base > 0 else None
+    return None if rand is None else rand + KEEP * (base - rand)
+
+
+# --- findings ----------------------------------------------------------------------------------
+
+@dataclass
+class Finding:
+    key: str  # stable id: "ptdq_best", "memory_pruning", …
+    claim: str
+    verdict: str
+    evidence: list[str]
+
+
+def _counts(winners: list[list[str]]) -> dict[str, int]:
+    return {q: sum(q in w for w in winners) for q in QUANT}
+
+
+def _show_counts(counts: dict[str, int], n: int) -> str:
+    return ", ".join(f"{KIND_LABEL[q]} {counts[q]}/{n} ({pct(counts[q] / n)})" for q in QUANT)
+
+
+def _paper_quant(paper: dict) -> list[dict[str, float]]:
+    return [{q: cell[q] for q in QUANT} for algo in paper["table1"].values() for cell in algo.values()]
+
+
+def _clear_wins(sel: Selection) -> int:
+    """Agents whose best quantized variant's 95 % CI lies wholly above every other's."""
+    wins = 0
+    for a in sel.agents:
+        if quant_means(a) is None:
+            continue
+        ranked = sorted((a.get(q) for q in QUANT), key=lambda c: c.return_mean, reverse=True)
+        wins += ranked[0].return_ci95_lo > max(c.return_ci95_hi for c in ranked[1:])
+    return wins
+
+
+def finding_quant(sel: Selection, paper: dict) -> list[Finding]:
+    ours = [m for m in (quant_means(a) for a in sel.agents) if m is not None]
+    theirs = _paper_quant(paper)
+    n, pn = len(ours), len(theirs)
+    best, worst = _counts([best_of(m) for m in ours]), _counts([worst_of(m) for m in ours])
+    pbest, pworst = _counts([best_of(m) for m in theirs]), _counts([worst_of(m) for m in theirs])
+    common = [f"agents with PTDQ, PTSQ and QAT cells: {n}"]
+    if n:
+        common += [f"best (highest mean return), ours: {_show_counts(best, n)}; "
+                   f"{_clear_wins(sel)} of {n} wins are clear (95 % CIs apart)",
+                   f"best, paper Table 1: {_show_counts(pbest, pn)}"]
+    ptdq = Finding("ptdq_best", "PTDQ is the best quantization method (most often the highest return).",
+                   _strict_max(best, "ptdq", n), common + ["agree when PTDQ is best for more agents than each "
+                                                           "other method (a tie disagrees)"])
+    ptsq = Finding("ptsq_worst", "PTSQ is the worst quantization method (least often the best; the paper's criterion).",
+                   _strict_min(best, "ptsq", n),
+                   common + ["agree when PTSQ is best for fewer agents than each other method (a tie disagrees)"]
+                   + ([f"most often the lowest, ours: {_show_counts(worst, n)}; paper: "
+                       f"{_show_counts(pworst, pn)} (a stricter reading of 'worst', not used for the verdict)"]
+                      if n else []))
+    return [ptdq, ptsq]
+
+
+def _strict_max(counts: dict[str, int], key: str, n: int) -> str:
+    if n < MIN_AGENTS:
+        return NOT_ENOUGH
+    return AGREE if all(counts[key] > v for k, v in counts.items() if k != key) else DISAGREE
+
+
+def _strict_min(counts: dict[str, int], key: str, n: int) -> str:
+    if n < MIN_AGENTS:
+        return NOT_ENOUGH
+    return AGREE if all(counts[key] < v for k, v in counts.items() if k != key) else DISAGREE
+
+
+def finding_l2(sel: Selection, paper: dict, rule: str) -> Finding:
+    both = [a for a in sel.agents if all(a.pruned(k) for k in PRUNE_KINDS)]
+    picks = [best_pruning(a, rule) for a in both]
+    l1, l2 = (sum(p is not None and p.kind == k for p in picks) for k in PRUNE_KINDS)
+    none = sum(p is None for p in picks)
+    paper_kinds = [c["kind"] for algo in paper["table3"].values() for c in algo.values()]
+    evidence = [f"agents with both L1 and L2 cells: {len(both)}; Table 3 method, ours ({rule} rule): L2 {l2}, "
+                f"L1 {l1}, no ratio keeps ≥ {pct(KEEP)}: {none}",
+                f"paper Table 3: L2 {paper_kinds.count('prune_l2')}, L1 {paper_kinds.count('prune_l1')}",
+                "agree when Table 3 picks L2 for more agents than L1 (a tie disagrees)"]
+    decided = l1 + l2
+    verdict = NOT_ENOUGH if decided < MIN_AGENTS else AGREE if l2 > l1 else DISAGREE
+    return Finding("l2_over_l1", "L2 pruning is favoured over L1 for most agents.", verdict, evidence)
+
+
+def _family_cells(agent: Agent, family: str) -> list[CellResult]:
+    kinds = QUANT if family == "quantization" else PRUNE_KINDS
+    return [c for c in agent.cells.values() if c.kind in kinds]
+
+
+def _per_agent(sel: Selection, family: str, ratio: Callable[[Agent, CellResult], float | None]) -> list[float]:
+    """One value per agent: the mean of ratio(agent, cell) over its cells of `family`, so the CI is over
+    agents (independent) rather than over variants of the same agent."""
+    values = []
+    for a in sel.agents:
+        mine = [r for c in _family_cells(a, family) for r in [ratio(a, c)] if r is not None]
+        if mine:
+            values.append(float(np.mean(mine)))
+    return values
+
+
+def _pooled_ratios(sel: Selection, family: str, attr: str) -> list[float]:
+    return _per_agent(sel, family, lambda a, c: a.ratio_to_fp32(c, attr))
+
+
+def _reduced(stat: Stat | None) -> bool:
+    return stat is not None and stat.mean < 1 - MEANINGFUL and stat.hi < 1
+
+
+def _enough(stat: Stat | None) -> bool:
+    return stat is not None and stat.n >= MIN_AGENTS
+
+
+def finding_memory(sel: Selection, family: str) -> Finding:
+    rss = mean_ci(_pooled_ratios(sel, family, "rss_running_mib"))
+    size = mean_ci(_pooled_ratios(sel, family, "artifact_bytes"))
+    verdict = NOT_ENOUGH if not _enough(rss) else DISAGREE if _reduced(rss) else AGREE
+    evidence = [f"RSS while running ÷ fp32 ({family} variants averaged per agent; n agents): "
+                f"{rss.show(3) if rss else 'no data'}",
+                f"artifact bytes ÷ fp32: {size.show(3) if size else 'no data'}",
+                f"'reduced' means a mean below {1 - MEANINGFUL:.2f} with the 95 % CI below 1"]
+    if rss is not None and rss.lo > 1:
+        evidence.append("RSS is higher than fp32's (CI above 1), as the paper saw for PTDQ/PTSQ")
+    claim = ("Quantization does not reduce memory usage (process RSS), though the model file shrinks."
+             if family == "quantization" else
+             "Pruning does not meaningfully reduce memory usage (the paper: about 1 %).")
+    return Finding(f"memory_{family}", claim, verdict, evidence)
+
+
+def finding_energy(sel: Selection, family: str) -> Finding:
+    per_action = mean_ci(_pooled_ratios(sel, family, "energy_j_per_1k_actions"))
+    per_episode = mean_ci(_pooled_ratios(sel, family, "energy_j_per_episode"))
+    length = mean_ci(_per_agent(sel, family, _length_ratio))
+    verdict = NOT_ENOUGH if not _enough(per_action) else DISAGREE if _reduced(per_action) else AGREE
+    evidence = [f"energy per action ÷ fp32 ({energy_note(sel.cells)}; {family} variants averaged per agent, n agents): "
+                f"{per_action.show(3) if per_action else 'no data'}",
+                f"energy per episode ÷ fp32 (the paper's unit): {per_episode.show(3) if per_episode else 'no data'}; "
+                f"episode length ÷ fp32: {length.show(3) if length else 'no data'}",
+                f"cells whose per-episode energy fell > {pct(MEANINGFUL)} while per-action energy did not: "
+                f"{_confounded(sel, family)} — those savings come from shorter (failed) episodes, not a cheaper policy"]
+    claim = f"{family.capitalize()} does not improve energy efficiency (judged per action, not per episode)."
+    return Finding(f"energy_{family}", claim, verdict, evidence)
+
+
+def _length_ratio(agent: Agent, cell: CellResult) -> float | None:
+    base = agent.mean_length("fp32")
+    return float(np.mean(cell.lengths)) / base if base and cell.lengths else None
+
+
+def _confounded(sel: Selection, family: str) -> str:
+    hits = total = 0
+    for a in sel.agents:
+        for c in _family_cells(a, family):
+            act, ep = a.ratio_to_fp32(c, "energy_j_per_1k_actions"), a.ratio_to_fp32(c, "energy_j_per_episode")
+            if act is not None and ep is not None:
+                total += 1
+                hits += ep < 1 - MEANINGFUL and act >= 1 - MEANINGFUL
+    return f"{hits} of {total}"
+
+
+def finding_lottery(sel: Selection, paper: dict, rule: str) -> Finding:
+    tested = [a for a in sel.agents
+              if any(c.ratio > 0.5 and math.isfinite(score(c, rule)) for k in PRUNE_KINDS for c in a.pruned(k))]
+    survive = [a for a in tested if any(keeps(c, rule) and c.ratio > 0.5 for k in PRUNE_KINDS for c in a.pruned(k))]
+    past5 = [a for a in sel.agents if any(keeps(c, rule) and c.ratio > 0.05 for k in PRUNE_KINDS for c in a.pruned(k))]
+    rows = [c for algo in paper["table2"].values() for c in algo.values()]
+    p50 = sum(max(c["l1_ratio"], c["l2_ratio"]) > 0.5 for c in rows)
+    p05 = sum(max(c["l1_ratio"], c["l2_ratio"]) > 0.05 for c in rows)
+    n = len(tested)
+    evidence = [f"agents keeping ≥ {pct(KEEP)} ({rule} rule) at a ratio > 50 %: "
+                + (f"{len(survive)}/{n} ({pct(len(survive) / n)})" if n else "no agent has cells above 50 %"),
+                f"paper Table 2: {p50}/{len(rows)} ({pct(p50 / len(rows))}); agents keeping it past 5 %: "
+                f"ours {len(past5)}/{len(sel.agents)}, paper {p05}/{len(rows)}",
+                "agree when fewer than half the agents with cells above 50 % keep it there",
+                "neither study retrains the pruned network, so this tests one-shot pruning tolerance, "
+                "not the lottery ticket hypothesis itself"]
+    verdict = NOT_ENOUGH if n < MIN_AGENTS else AGREE if len(survive) / n < 0.5 else DISAGREE
+    return Finding("lottery_ticket", "Most agents do not keep 90 % of their return beyond 50 % pruning "
+                   "(the paper: the lottery ticket hypothesis does not hold for DRL).", verdict, evidence)
+
+
+def findings(sel: Selection, paper: dict, rule: str) -> list[Finding]:
+    return [*finding_quant(sel, paper), finding_l2(sel, paper, rule),
+            finding_memory(sel, "quantization"), finding_memory(sel, "pruning"),
+            finding_energy(sel, "quantization"), finding_energy(sel, "pruning"),
+            finding_lottery(sel, paper, rule)]
+
+
+def findings_section(items: list[Finding]) -> list[str]:
+    lines = ["## Findings — the paper's claims re-tested on our numbers", "",
+             f"Verdicts are computed from the cells above; fewer than {MIN_AGENTS} agents with the needed "
+             f"cells gives '{NOT_ENOUGH}'.", ""]
+    lines += md_table(["#", "paper's claim", "verdict"],
+                      [[str(i), f.claim, f"**{f.verdict}**"] for i, f in enumerate(items, 1)])
+    for i, f in enumerate(items, 1):
+        lines += [f"### {i}. {f.claim}", "", f"**Verdict: {f.verdict}.**", "", *(f"- {e}" for e in f.evidence), ""]
+    return lines
+
+
+# --- the report --------------------------------------------------------------------------------
+
+def header_section(sel: Selection, paper: dict, rule: str) -> list[str]:
+    src = paper["source"]
+    present = sum(r.agent is not None for r in sel.rows)
+    return ["# drlbench report", "",
+            f"- data: {sel.source}; {len(sel.cells)} cells shown, runtime {sel.runtime}",
+            f"- agents: {len(sel.agents)}; {present} of {len(sel.rows)} table rows have our data (the others are "
+            f"shown as {MISSING})",
+            f"- keep rule: {RULES[rule]} ≥ {KEEP}",
+            f"- paper: {src['title']}, {', '.join(src['authors'])}, arXiv:{src['arxiv']} "
+            "(MuJoCo v4; the paper's numbers come from its own agents, not ours)", ""]
+
+
+def data_notes(sel: Selection) -> list[str]:
+    lines = ["## Data notes", ""]
+    for a in sel.agents:
+        absent = [v for v in VARIANTS if v not in a.cells]
+        if absent:
+            shown = ", ".join(absent[:12]) + (" …" if len(absent) > 12 else "")
+            lines.append(f"- {a.agent}: {len(absent)} of {len(VARIANTS)} paper-grid variants missing: {shown}")
+    sources = sorted({c.energy_source for c in sel.cells if c.energy_source})
+    lines.append(f"- energy source(s): {', '.join(sources) or 'none recorded'}"
+                 + (" — energy numbers are ESTIMATES, not measurements" if estimated_energy_sources(sel.cells)
+                    else ""))
+    lines.append(f"- paper pruning grid: {', '.join(map(str, PRUNE_RATIOS))} %")
+    return lines + [f"- {n}" for n in sel.notes] + [""]
+
+
+def _load(store_or_cells) -> tuple[list[CellResult], str]:
+    if isinstance(store_or_cells, (str, os.PathLike)):
+        with ResultStore(store_or_cells, create=False) as store:
+            return _load(store)
+    if isinstance(store_or_cells, ResultStore):
+        cells, source = store_or_cells.cells(), f"store {store_or_cells.path}"
+    else:
+        cells, source = list(store_or_cells), "cells given in memory"
+    if not cells:
+        raise DrlbenchError(f"{source} has no finished cells; run drlbench sweep first")
+    return cells, source
+
+
+def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[CellResult], out_dir: str | os.PathLike,
+                 runtime: str = "onnxruntime", rule: str = "normalized") -> list[Path]:
+    """Write report.md and the figures into out_dir; returns their paths, report.md first."""
+    if rule not in RULES:
+        raise unknown("rule", rule, RULES)
+    cells, source = _load(store_or_cells)
+    paper = paper_results()
+    sel = select(cells, runtime, source, paper)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = header_section(sel, paper, rule) + table1(sel, paper) + table2(sel, paper, rule) + table3(sel, paper, rule)
+    figures: list[Path] = []
+    for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),
+                        figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):
+        lines += part
+        figures += paths
+    lines += findings_section(findings(sel, paper, rule)) + data_notes(sel)
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return [report, *figures]

@@ -1,0 +1,231 @@
+"""Report: tables with the right marks next to the paper's numbers, figures, data-driven findings.
+
+Every cell here is synthetic test data made by `agent_cells`, not a measurement.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from drlbench.errors import DrlbenchError
+from drlbench.report import findings, paper_results, select, write_report
+from drlbench.results import CellResult
+from drlbench.store import ResultStore
+from drlbench.variants import PRUNE_RATIOS, parse_variant
+
+RANDOM = {"Hopper": 20.0, "Ant": -50.0, "HumanoidStandup": 33_000.0}
+# fp32 resources of every synthetic agent: latency µs, energy J / 1k actions, RSS MiB, artifact bytes
+FP32 = {"latency_us_mean": 10.0, "energy_j_per_1k_actions": 0.5, "rss_running_mib": 100.0, "artifact_bytes": 100_000}
+
+
+def fake_cell(agent, task, variant, ret, base, rand, res, length=1000):
+    """One synthetic cell: 10 returns centred on `ret`, resources = FP32 × the factors in `res`."""
+    recipe = parse_variant(variant)
+    returns = list(ret + np.linspace(-5, 5, 10))
+    half = stats.t.ppf(0.975, 9) * np.std(returns, ddof=1) / math.sqrt(10)
+    metrics = {k: type(v)(v * res.get(k, 1.0)) for k, v in FP32.items()}
+    return CellResult(
+        agent=agent, algo=agent.split("-")[0], task=task, env_id=f"{task}-v5", variant=recipe.name,
+        family=recipe.family, kind=recipe.kind, ratio=recipe.ratio, runtime="onnxruntime", episodes=10, seed=0,
+        returns=returns, lengths=[length] * 10, return_mean=ret, return_std=float(np.std(returns, ddof=1)),
+        return_ci95_lo=ret - half, return_ci95_hi=ret + half, baseline_return_mean=base, raw_ratio=ret / base,
+        normalized_score=(ret - rand) / (base - rand), random_return_mean=rand, n_params=1000, threads=1,
+        energy_source="estimate-cpu-time", energy_j_per_episode=metrics["energy_j_per_1k_actions"] * length / 1000,
+        **metrics)
+
+
+def agent_cells(agent, task, base=3000.0, quant=(0.99, 0.80, 0.90), keep=(0.30, 0.60), quant_res=None,
+                prune_res=None, prune_length=1000):
+    """A full synthetic grid for one agent.
+
+    quant: PTDQ, PTSQ, QAT returns as a fraction of the baseline. keep: highest L1 / L2 ratio whose
+    normalized score is 0.97; the next ratio scores 0.87 (keeps under the raw rule only when R_rand is
+    large), the rest 0.3. quant_res / prune_res: resource factors vs fp32; prune_length: episode length.
+    """
+    rand = RANDOM[task]
+    quant_res = quant_res or {"latency_us_mean": 0.8, "rss_running_mib": 1.02, "artifact_bytes": 0.27}
+    prune_res = prune_res or {"rss_running_mib": 0.99}
+    cells = [fake_cell(agent, task, "fp32", base, base, rand, {})]
+    cells += [fake_cell(agent, task, q, base * f, base, rand, quant_res) for q, f in zip(("ptdq", "ptsq", "qat"), quant)]
+    for p, k in zip((1, 2), keep):
+        for r in PRUNE_RATIOS:
+            score = 0.97 if r / 100 <= k else 0.87 if r / 100 <= k + 0.1 else 0.3
+            factors = prune_res | {"artifact_bytes": 1 - r / 100}
+            cells.append(fake_cell(agent, task, f"prune_l{p}_{r:02d}", rand + score * (base - rand), base, rand,
+                                   factors, prune_length))
+    return cells
+
+
+def dataset(**overrides):
+    """Three synthetic agents: PTDQ best twice, QAT once; L2 keeps more than L1; only sac-hopper keeps 90 % past 50 %."""
+    spec = {"sac-hopper": dict(task="Hopper"),
+            "td3-ant": dict(task="Ant", base=3400.0, keep=(0.30, 0.40)),
+            "ppo-humanoidstandup": dict(task="HumanoidStandup", base=100_000.0, quant=(0.95, 0.90, 0.99),
+                                        keep=(0.20, 0.40))}
+    return [c for agent, kw in spec.items() for c in agent_cells(agent, **(kw | overrides))]
+
+
+def run_findings(cells, rule="normalized"):
+    paper = paper_results()
+    return {f.key: f for f in findings(select(cells, "onnxruntime", "test data", paper), paper, rule)}
+
+
+def verdicts(cells, rule="normalized"):
+    return {key: f.verdict for key, f in run_findings(cells, rule).items()}
+
+
+def row(text, label, table_title):
+    """The Markdown row of `label` inside the table under `table_title`."""
+    section = text.split(table_title, 1)[1].split("\n## ", 1)[0]
+    return next(line for line in section.splitlines() if line.startswith(f"| {label} |"))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    paths = write_report(dataset(), out)
+    return paths, paths[0].read_text()
+
+
+def test_report_writes_markdown_and_png_figures(report):
+    paths, _ = report
+    assert paths[0].name == "report.md"
+    names = {p.name for p in paths[1:]}
+    assert names == {"fig1_quantization.png", "fig2_prune_l1.png", "fig3_prune_l2.png", "fig_returns_vs_ratio.png"}
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths[1:])
+
+
+def test_table1_marks_our_best_and_the_papers_best(report):
+    _, text = report
+    cols = [c.strip() for c in row(text, "sac-hopper", "## Table 1").strip("|").split("|")]
+    assert cols[1].startswith("3000.0 ± ") and cols[1].endswith("(n=10)")
+    assert cols[2].startswith("**2970.0 ± ") and not cols[3].startswith("**") and not cols[4].startswith("**")
+    assert cols[5:] == ["2539.05", "**3621.34**", "2525.01", "2998.79"]
+    qat_best = row(text, "ppo-humanoidstandup", "## Table 1")
+    assert "**99000.0 ± " in qat_best and "**28270.98**" not in qat_best and "**128155.96**" in qat_best
+
+
+def test_agents_missing_from_the_store_are_shown_missing_with_the_papers_numbers(report):
+    _, text = report
+    assert row(text, "trpo-halfcheetah", "## Table 1") == (
+        "| trpo-halfcheetah | missing | missing | missing | missing | 978.48 | **1004.65** | 909.52 | 287.94 |")
+    assert "| trpo-halfcheetah | missing |" in row(text, "trpo-halfcheetah", "## Table 3")
+
+
+def test_table2_shows_both_keep_rules_next_to_the_paper(report):
+    _, text = report
+    cols = [c.strip() for c in row(text, "ppo-humanoidstandup", "## Table 2").strip("|").split("|")]
+    # normalized: L1 20 %, L2 40 %; raw also keeps the next ratio (R_rand is a third of the baseline)
+    assert cols[3:7] == ["20 %", "40 %", "30 %", "50 %"]
+    assert cols[7:] == ["128722.71", "117239.65", "10 %", "10 %"]
+    assert cols[2].startswith("97990.0 ± ") and cols[2].endswith("(n=10), prune_l1_05")  # first of the ties
+
+
+def test_table3_best_method_is_the_highest_kept_ratio(report):
+    _, text = report
+    assert row(text, "sac-hopper", "## Table 3").split("|")[2].strip() == "L2 60 %"
+    assert row(text, "sac-hopper", "## Table 3").rstrip(" |").endswith("L2 20 %")  # the paper's Table 3
+
+
+def test_energy_is_labelled_as_an_estimate_and_means_carry_n_and_ci(report):
+    _, text = report
+    assert "energy per action (ESTIMATE, not measured: estimate-cpu-time)" in text
+    assert "(n=3)" in text and " ± " in text
+
+
+def test_findings_on_the_default_data(report):
+    _, text = report
+    assert verdicts(dataset()) == {
+        "ptdq_best": "agree", "ptsq_worst": "agree", "l2_over_l1": "agree", "memory_quantization": "agree",
+        "memory_pruning": "agree", "energy_quantization": "agree", "energy_pruning": "agree",
+        "lottery_ticket": "agree"}
+    assert "| 1 | PTDQ is the best quantization method (most often the highest return). | **agree** |" in text
+    assert "best, paper Table 1: PTDQ 10/25 (40 %), PTSQ 6/25 (24 %), QAT 9/25 (36 %)" in text
+
+
+def test_findings_flip_when_ptsq_is_best():
+    got = verdicts(dataset(quant=(0.90, 0.99, 0.80)))
+    assert got["ptdq_best"] == "disagree" and got["ptsq_worst"] == "disagree"
+
+
+def test_findings_flip_when_l1_keeps_more_and_agents_survive_heavy_pruning():
+    got = verdicts(dataset(keep=(0.70, 0.40)))
+    assert got["l2_over_l1"] == "disagree" and got["lottery_ticket"] == "disagree"
+
+
+def test_findings_flip_when_memory_and_energy_shrink():
+    got = verdicts(dataset(quant_res={"rss_running_mib": 0.5}, prune_res={"energy_j_per_1k_actions": 0.6}))
+    assert got["memory_quantization"] == "disagree" and got["energy_pruning"] == "disagree"
+    assert got["memory_pruning"] == "agree"  # RSS of pruned cells left at fp32's
+
+
+def test_energy_per_episode_drop_from_short_episodes_is_not_an_efficiency_gain():
+    energy = run_findings(dataset(prune_length=500))["energy_pruning"]
+    assert energy.verdict == "agree"  # per action, pruning costs what fp32 costs
+    assert "energy per episode ÷ fp32 (the paper's unit): 0.500 ± 0.000 (n=3)" in energy.evidence[1]
+    assert "per-action energy did not: 84 of 84" in energy.evidence[2]
+
+
+def test_undefined_scores_are_not_counted_as_failures():
+    cells = dataset()
+    for c in cells:
+        c.normalized_score, c.random_return_mean = float("nan"), None  # no random-policy reference
+    got = verdicts(cells)
+    assert got["lottery_ticket"] == "not enough data" and got["l2_over_l1"] == "not enough data"
+    assert verdicts(cells, rule="raw")["l2_over_l1"] == "agree"
+
+
+def test_other_runtimes_and_seed_groups_are_set_aside_and_noted():
+    cells = dataset()
+    extra = [dataclasses.replace(c, runtime="torch") for c in cells if c.variant == "fp32"]
+    extra += [dataclasses.replace(c, seed=100) for c in cells if c.agent == "td3-ant" and c.variant == "ptdq"]
+    sel = select(cells + extra, "onnxruntime", "test data", paper_results())
+    assert len(sel.cells) == len(cells)
+    assert any("3 cells of other runtimes" in n for n in sel.notes)
+    assert any(n.startswith("td3-ant: 1 cells with 10 episodes from seed 100 not shown") for n in sel.notes)
+
+
+def test_one_agent_is_not_enough_data():
+    cells = agent_cells("sac-hopper", "Hopper")
+    assert set(verdicts(cells).values()) == {"not enough data"}
+
+
+def test_missing_variants_are_shown_missing_not_invented(tmp_path):
+    cells = [c for c in dataset() if not (c.agent == "sac-hopper" and c.variant == "ptsq")]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for c in cells:
+            store.put(c)
+    text = write_report(tmp_path / "r.sqlite", tmp_path / "out")[0].read_text()
+    line = row(text, "sac-hopper", "## Table 1")
+    assert "| missing |" in line and "**" not in line.split("| 2539.05")[0]  # no best marked on partial data
+    assert "sac-hopper: 1 of 32 paper-grid variants missing: ptsq" in text
+    assert "agents with PTDQ, PTSQ and QAT cells: 2" in text
+
+
+def test_empty_store_is_an_error(tmp_path):
+    with ResultStore(tmp_path / "empty.sqlite") as store:
+        with pytest.raises(DrlbenchError, match="store .*empty.sqlite has no finished cells; run drlbench sweep first"):
+            write_report(store, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_rule_and_runtime_are_errors(tmp_path):
+    with pytest.raises(DrlbenchError, match="unknown rule 'ratio'; accepted: normalized, raw"):
+        write_report(dataset(), tmp_path, rule="ratio")
+    with pytest.raises(DrlbenchError, match="unknown runtime 'tensorrt'; accepted: onnxruntime"):
+        write_report(dataset(), tmp_path, runtime="tensorrt")
+
+
+def test_paper_results_hold_all_25_cells_of_tables_1_to_3():
+    paper = paper_results()
+    assert paper["source"]["arxiv"] == "2407.04803"
+    for table in ("table1", "table2", "table3"):
+        assert sorted(paper[table]) == sorted(paper["algos"])
+        assert all(list(paper[table][a]) == paper["tasks"] for a in paper["algos"])
+    assert paper["table1"]["sac"]["Humanoid"]["ptdq"] == -84.51
+    assert paper["table2"]["trpo"]["HumanoidStandup"] == {"baseline": 35281.42, "pruned": 42314.62,
+                                                         "l1_ratio": 0.55, "l2_ratio": 0.6}
+    assert paper["table3"]["trpo"]["HumanoidStandup"] == {"kind": "prune_l2", "ratio": 0.55}
