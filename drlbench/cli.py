@@ -82,6 +82,29 @@ def _cmd_evaluate(ns) -> int:
     return 0
 
 
+def _cmd_sweep(ns) -> int:
+    from drlbench.sweep import SweepArgs, sweep
+
+    args = SweepArgs(out=ns.out, agents=ns.agents, variants=ns.variants, grid=ns.grid, episodes=ns.episodes,
+                     seed=ns.seed, workers=ns.workers, memory=not ns.no_memory, energy=not ns.no_energy,
+                     progress=not ns.no_progress)
+    summary = sweep(args)
+    text = (f"{summary['cells']} cells measured ({summary['skipped']} already in {ns.out}) in "
+            f"{summary['wall_s']:.1f} s with {ns.workers} worker(s)")
+    _print(summary, ns.json, text)
+    return 0
+
+
+def _cmd_report(ns) -> int:
+    from drlbench.report import write_report
+    from drlbench.store import ResultStore
+
+    with ResultStore(ns.store, create=False) as store:
+        paths = write_report(store, ns.out, rule=ns.rule)
+    _print([str(p) for p in paths], ns.json, "\n".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drlbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -110,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-baseline", action="store_true", help="skip the paired fp32 run")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("sweep", help="measure every agent × variant cell into a resumable SQLite store")
+    s.add_argument("--out", default="results.db", help="result store (SQLite), created or resumed")
+    s.add_argument("--agents", action="append", default=[], help="agent ids or globs, comma-separated")
+    s.add_argument("--variants", action="append", default=[], help="variant names or globs, comma-separated")
+    s.add_argument("--grid", default="paper", choices=["smoke", "paper"])
+    s.add_argument("--episodes", type=_positive_int, default=10)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=_positive_int, default=1, help="parallel processes (one thread each)")
+    s.add_argument("--no-memory", action="store_true", help="skip the isolated-process RSS probe")
+    s.add_argument("--no-energy", action="store_true", help="skip the energy meter")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_sweep)
+
+    r = sub.add_parser("report", help="Markdown + PNG report (the paper's Tables 1-3, Figures 1-3) from a store")
+    r.add_argument("store", help="result store written by drlbench sweep")
+    r.add_argument("--out", default="report", help="output folder")
+    r.add_argument("--rule", default="normalized", choices=["normalized", "raw"], help="90 %% rule")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_cmd_report)
     return p
 
 
