@@ -108,6 +108,10 @@ def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
         skipped += len(variants) - len(pending)
         if pending:
             units.append((agent_id, pending))
+    # Fewer agents than 2 units per worker (a small grid): split each agent's variants so every
+    # worker has work; each piece re-evaluates fp32 once, cheap next to an idle core.
+    pieces = -(-2 * args.workers // max(len(units), 1)) if args.workers > 1 else 1
+    units = [(a, vs[i::pieces]) for a, vs in units for i in range(min(pieces, len(vs)))]
     # Longest-processing-time first: physics per episode dominates, Humanoid-class tasks are slowest.
     cost = {"HumanoidStandup": 4.0, "Humanoid": 3.0, "Ant": 2.5, "Hopper": 1.0, "HalfCheetah": 1.0}
     units.sort(key=lambda u: -cost.get(load_agent(u[0]).card["task"], 1.0) * len(u[1]))
