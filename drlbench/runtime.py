@@ -7,6 +7,7 @@ the latency meter and the evaluation loop call.
 
 from __future__ import annotations
 
+import copy
 from typing import Protocol
 
 import numpy as np
@@ -51,7 +52,8 @@ class TorchRunner(_Checked):
 
     def __init__(self, module: torch.nn.Module, obs_dim: int, threads: int = 1, device: str = "cpu"):
         self.device = torch.device(device)
-        self.module = module.eval().to(self.device)
+        # a copy on an accelerator: the caller's module (shared by CPU runners) stays where it is
+        self.module = (module if self.device.type == "cpu" else copy.deepcopy(module)).eval().to(self.device)
         self.obs_dim, self.threads = obs_dim, threads
         torch.set_num_threads(threads)
 
