@@ -1,0 +1,420 @@
+"""load_external: SB3 zips of all five algorithms, ONNX and TorchScript actors, and every bad input.
+
+The reference is always the checkpoint's own runtime: SB3's `predict(deterministic=True)` on the
+model SB3 itself loads from the zip, ONNX Runtime, or the TorchScript module.
+"""
+
+import io
+import json
+import os
+import pickle
+import shutil
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+from torch import nn
+
+from drlbench.byo import ENV_UNITS, TANH_SCALED, TANH_UNIT, load_external
+from drlbench.errors import DrlbenchError
+from drlbench.sb3_import import ALGOS, algo_class, sb3_predict
+from drlbench.tasks import make_env
+
+ATOL = 1e-5
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # users still ship TorchScript
+
+# name -> (algo, env id, VecNormalize?, extra constructor kwargs). Pendulum's bounds are ±2, so
+# rescaling and clipping are exercised; the VecNormalize cases use rl-baselines3-zoo's two layouts.
+CHECKPOINTS = {
+    **{a: (a, "Pendulum-v1", False, {}) for a in ALGOS},
+    "ppo-vecnormalize": ("ppo", "Hopper-v5", True, {}),
+    "sac-vecnormalize": ("sac", "Swimmer-v5", True, {}),
+    "ppo-sde-squash-relu": ("ppo", "Pendulum-v1", False,
+                            {"use_sde": True, "policy_kwargs": {"squash_output": True, "activation_fn": nn.ReLU,
+                                                                "net_arch": [32, 16]}}),
+}
+
+
+def _observations(env_id: str, n: int = 200, seed: int = 123) -> np.ndarray:
+    env = make_env(env_id)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    out = []
+    for _ in range(n):
+        out.append(obs)
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            obs, _ = env.reset()
+    env.close()
+    return np.asarray(out, dtype=np.float32)
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+class Checkpoints:
+    """Trains each checkpoint once per module, saved where rl-baselines3-zoo would save it."""
+
+    def __init__(self, root: Path):
+        self.root, self.paths = root, {}
+
+    def __call__(self, name: str) -> Path:
+        if name not in self.paths:
+            algo, env_id, normalize, extra = CHECKPOINTS[name]
+            torch.manual_seed(0)
+            venv = make_vec_env(env_id, n_envs=1, seed=0)
+            if normalize:
+                venv = VecNormalize(venv)
+            kwargs = {"learning_starts": 50} if algo in ("sac", "td3", "ddpg") else {"n_steps": 64, "batch_size": 64}
+            model = algo_class(algo)("MlpPolicy", venv, seed=0, device="cpu", **kwargs, **extra)
+            model.learn(100)  # a few updates: weights and running statistics leave their init values
+            folder = self.root / name
+            folder.mkdir()
+            path = folder / f"{env_id}.zip"
+            model.save(path)
+            if normalize:  # PPO: the zoo's logs layout; SAC: its Hugging Face repos' layout
+                vn_path = folder / env_id / "vecnormalize.pkl" if algo == "ppo" else folder / "vec_normalize.pkl"
+                vn_path.parent.mkdir(exist_ok=True)
+                venv.save(str(vn_path))
+            self.paths[name] = path
+        return self.paths[name]
+
+    def reference(self, name: str, obs: np.ndarray) -> np.ndarray:
+        """SB3's own action for the checkpoint as SB3 loads it."""
+        algo, _, normalize, _ = CHECKPOINTS[name]
+        path = self(name)
+        model = algo_class(algo).load(path, device="cpu")
+        vn = None
+        if normalize:
+            with next(path.parent.rglob("*.pkl")).open("rb") as f:
+                vn = pickle.load(f)
+        return sb3_predict(model, obs, vn)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    torch.set_num_threads(1)
+    return Checkpoints(tmp_path_factory.mktemp("sb3"))
+
+
+# ------------------------------------------------------------------------------------- SB3
+
+@pytest.mark.parametrize("name", list(CHECKPOINTS))
+def test_sb3_zip_matches_sb3_predict(checkpoints, name):
+    algo, env_id, normalize, _ = CHECKPOINTS[name]
+    path = checkpoints(name)
+    agent = load_external(path, env_id, trust_pickle=True)  # algo detected, vecnormalize.pkl found
+    obs = _observations(env_id)
+    np.testing.assert_allclose(agent.actor.act(obs), checkpoints.reference(name, obs), atol=ATOL, rtol=0)
+    card = agent.card
+    assert (card["algo"], card["env_id"], card["format"], card["trust_pickle"]) == (algo, env_id, "sb3", True)
+    assert card["source"] == str(path.resolve()) and card["algo_detected"]
+    assert (card["vecnormalize"] is not None) == normalize
+    assert card["id"].startswith(f"ext-{algo}-")
+
+
+def test_sb3_zip_is_read_without_unpickling(checkpoints, monkeypatch):
+    """With trust_pickle=True the zip itself still runs no pickle: JSON + weights_only tensors."""
+    import cloudpickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("unpickled")
+
+    path = checkpoints("td3")
+    for mod, name in ((pickle, "load"), (pickle, "loads"), (cloudpickle, "loads"), (cloudpickle, "load")):
+        monkeypatch.setattr(mod, name, refuse)
+    assert load_external(path, "Pendulum-v1", trust_pickle=True).card["algo"] == "td3"
+
+
+def test_sb3_refused_without_trust_pickle(checkpoints):
+    with pytest.raises(DrlbenchError, match=r"pickle.*arbitrary code.*--trust-pickle \(trust_pickle=True\)"):
+        load_external(checkpoints("sac"), "Pendulum-v1")
+
+
+def test_sb3_algo_needed_when_undetectable(checkpoints, tmp_path):
+    path = tmp_path / "anon.zip"
+    _rewrite_zip(checkpoints("ppo"), path, data=lambda d: {k: v for k, v in d.items() if k not in ("clip_range", "n_epochs")})
+    with pytest.raises(DrlbenchError, match="cannot tell the algorithm.*algo="):
+        load_external(path, "Pendulum-v1", trust_pickle=True)
+    agent = load_external(path, "Pendulum-v1", trust_pickle=True, algo="PPO")
+    assert agent.card["algo"] == "ppo" and not agent.card["algo_detected"]
+    obs = _observations("Pendulum-v1")
+    np.testing.assert_allclose(agent.actor.act(obs), checkpoints.reference("ppo", obs), atol=ATOL, rtol=0)
+
+
+def test_explicit_vecnormalize_and_onnx_with_statistics(checkpoints, tmp_path):
+    """An explicit VecNormalize file wins over discovery and also serves ONNX actors."""
+    moved = tmp_path / "stats.pkl"
+    src = checkpoints("ppo-vecnormalize")
+    shutil.copy(next(src.parent.rglob("*.pkl")), moved)
+    lone = tmp_path / "Hopper-v5.zip"
+    shutil.copy(src, lone)
+    agent = load_external(lone, "Hopper-v5", trust_pickle=True, vecnormalize=moved)
+    obs = _observations("Hopper-v5")
+    np.testing.assert_allclose(agent.actor.act(obs), checkpoints.reference("ppo-vecnormalize", obs), atol=ATOL, rtol=0)
+
+    onnx_path = _export_onnx(_mlp(11, 3, nn.Tanh), tmp_path / "a.onnx", 11)
+    with pytest.raises(DrlbenchError, match="stats.pkl is pickle-based"):
+        load_external(onnx_path, "Hopper-v5", vecnormalize=moved)
+    agent = load_external(onnx_path, "Hopper-v5", trust_pickle=True, vecnormalize=moved)
+    normalized = agent.actor.normalize(torch.as_tensor(obs)).numpy()
+    np.testing.assert_allclose(agent.actor.act(obs), np.clip(_ort(onnx_path, normalized), -1, 1), atol=ATOL, rtol=0)
+
+
+# ------------------------------------------------------------------------------------- ONNX
+
+def _mlp(obs_dim: int, act_dim: int, act=nn.ReLU, final: nn.Module | None = None, hidden=(64, 64)) -> nn.Module:
+    torch.manual_seed(0)
+    layers, width = [], obs_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), act()]
+        width = h
+    layers.append(nn.Linear(width, act_dim))
+    return nn.Sequential(*layers, *([final] if final is not None else [])).eval()
+
+
+def _export_onnx(module: nn.Module, path: Path, obs_dim: int) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, obs_dim),), str(path), input_names=["obs"], output_names=["act"],
+                          dynamic_axes={"obs": {0: "batch"}, "act": {0: "batch"}}, opset_version=17, dynamo=False)
+    return path
+
+
+def _ort(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _matmul_onnx(path: Path, weights: list[np.ndarray], biases: list[np.ndarray], final_tanh: bool) -> Path:
+    """MatMul + Add layers with Tanh between them, written by hand (not an exporter's Gemm)."""
+    nodes, inits, cur = [], [], "obs"
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        inits += [numpy_helper.from_array(w.T.astype(np.float32), f"W{i}"), numpy_helper.from_array(b, f"B{i}")]
+        nodes += [helper.make_node("MatMul", [cur, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"B{i}"], [f"a{i}"])]
+        cur = f"a{i}"
+        if i < len(weights) - 1 or final_tanh:
+            nodes.append(helper.make_node("Tanh", [cur], [f"t{i}"]))
+            cur = f"t{i}"
+    nodes[-1].output[0] = "act"
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", weights[0].shape[1]])],
+                              [helper.make_tensor_value_info("act", TensorProto.FLOAT, ["batch", weights[-1].shape[0]])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_onnx_gemm_relu_is_env_units_clipped(tmp_path):
+    path = _export_onnx(_mlp(17, 6, nn.ReLU), tmp_path / "walker.onnx", 17)
+    agent = load_external(path, "Walker2d-v5")
+    obs = _observations("Walker2d-v5")
+    np.testing.assert_allclose(agent.actor.act(obs), np.clip(_ort(path, obs), -1, 1), atol=ATOL, rtol=0)
+    card = agent.card
+    assert (card["format"], card["algo"], card["trust_pickle"], card["output"]) == ("onnx", None, False, ENV_UNITS)
+    assert agent.actor.hidden == [64, 64] and agent.actor.activation == "relu"
+
+
+def test_onnx_matmul_tanh_final_tanh_is_rescaled(tmp_path):
+    rng = np.random.default_rng(0)
+    ws = [rng.normal(0, 0.5, (16, 3)), rng.normal(0, 0.5, (1, 16))]
+    bs = [rng.normal(0, 0.1, 16).astype(np.float32), rng.normal(0, 0.1, 1).astype(np.float32)]
+    path = _matmul_onnx(tmp_path / "pendulum.onnx", ws, bs, final_tanh=True)
+    agent = load_external(path, "Pendulum-v1", algo="sac")
+    obs = _observations("Pendulum-v1")
+    np.testing.assert_allclose(agent.actor.act(obs), 2.0 * _ort(path, obs), atol=ATOL, rtol=0)  # bounds ±2
+    assert agent.card["output"] == TANH_UNIT and agent.card["algo"] == "sac"
+    assert agent.actor.activation == "tanh" and agent.actor.squash == "tanh"
+
+
+# ------------------------------------------------------------------------------------- TorchScript
+
+class CleanRLActor(nn.Module):
+    """Functional activations and the action rescaling inside forward, as CleanRL writes actors."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.fc1, self.fc2, self.fc_mu = nn.Linear(3, 32), nn.Linear(32, 32), nn.Linear(32, 1)
+        self.register_buffer("action_scale", torch.tensor([2.0]))
+        self.register_buffer("action_bias", torch.tensor([0.0]))
+
+    def forward(self, x):
+        x = torch.relu(self.fc2(torch.relu(self.fc1(x))))
+        return torch.tanh(self.fc_mu(x)) * self.action_scale + self.action_bias
+
+
+@pytest.mark.parametrize("case", ["script-tanh-raw", "script-final-tanh", "trace-cleanrl"])
+def test_torchscript(tmp_path, case):
+    if case == "trace-cleanrl":
+        env_id, module = "Pendulum-v1", torch.jit.trace(CleanRLActor().eval(), torch.zeros(1, 3))
+    elif case == "script-final-tanh":
+        env_id, module = "Pendulum-v1", torch.jit.script(_mlp(3, 1, nn.ReLU, nn.Tanh()))
+    else:
+        env_id, module = "Swimmer-v5", torch.jit.script(_mlp(8, 2, nn.Tanh))
+    path = tmp_path / "actor.pt"
+    module.save(str(path))
+    agent = load_external(path, env_id)
+    obs = _observations(env_id)
+    with torch.no_grad():
+        out = module(torch.as_tensor(obs)).numpy()
+    expected, output = {"script-tanh-raw": (np.clip(out, -1, 1), ENV_UNITS), "script-final-tanh": (2.0 * out, TANH_UNIT),
+                        "trace-cleanrl": (out, TANH_SCALED)}[case]
+    np.testing.assert_allclose(agent.actor.act(obs), expected, atol=ATOL, rtol=0)
+    assert agent.card["format"] == "torchscript" and agent.card["output"] == output
+
+
+# ------------------------------------------------------------------------------------- bad input
+
+def _rewrite_zip(src: Path, dst: Path, data=None, state=None) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            raw = zin.read(item)
+            if item == "data" and data:
+                raw = json.dumps(data(json.loads(raw))).encode()
+            if item == "policy.pth" and state:
+                buf = io.BytesIO()
+                torch.save(state(torch.load(io.BytesIO(raw), weights_only=True)), buf)
+                raw = buf.getvalue()
+            zout.writestr(item, raw)
+
+
+class Payload:
+    """A pickle that would create a folder when unpickled: proof that nothing is unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.makedirs, (str(self.marker),)
+
+
+def _nan_sb3(tmp, cps):
+    def poison(sd):
+        sd["actor.mu.0.weight"][0, 0] = float("nan")
+        return sd
+
+    _rewrite_zip(cps("td3"), tmp / "nan.zip", state=poison)
+    return tmp / "nan.zip", "Pendulum-v1", {"trust_pickle": True}
+
+
+def _payload_sb3(tmp, cps):
+    _rewrite_zip(cps("td3"), tmp / "evil.zip", state=lambda sd: {**sd, "x": Payload(tmp / "pwned")})
+    return tmp / "evil.zip", "Pendulum-v1", {"trust_pickle": True}
+
+
+def _half_zip(tmp, cps):
+    raw = cps("ppo").read_bytes()
+    (tmp / "half.zip").write_bytes(raw[: len(raw) // 2])
+    return tmp / "half.zip", "Pendulum-v1", {"trust_pickle": True}
+
+
+def _lost_vecnormalize(tmp, cps):
+    shutil.copy(cps("ppo-vecnormalize"), tmp / "Hopper-v5.zip")
+    return tmp / "Hopper-v5.zip", "Hopper-v5", {"trust_pickle": True}
+
+
+def _random_onnx(tmp, cps):
+    (tmp / "random.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
+    return tmp / "random.onnx", "Hopper-v5", {}
+
+
+def _half_onnx(tmp, cps):
+    raw = _export_onnx(_mlp(11, 3), tmp / "full.onnx", 11).read_bytes()
+    (tmp / "full.onnx").unlink()
+    (tmp / "half.onnx").write_bytes(raw[: len(raw) // 2])
+    return tmp / "half.onnx", "Hopper-v5", {}
+
+
+def _onnx(module, obs_dim, env_id):
+    def make(tmp, cps):
+        return _export_onnx(module, tmp / "actor.onnx", obs_dim), env_id, {}
+
+    return make
+
+
+def _script(module, env_id, trace=False):
+    def make(tmp, cps):
+        scripted = torch.jit.trace(module, torch.zeros(1, 3)) if trace else torch.jit.script(module)
+        scripted.save(str(tmp / "actor.pt"))
+        return tmp / "actor.pt", env_id, {}
+
+    return make
+
+
+def _nan_mlp():
+    m = _mlp(11, 3)
+    with torch.no_grad():
+        m[2].weight[1, 1] = float("inf")
+    return m
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.body(x), x
+
+
+def _torch_save(tmp, cps):
+    torch.save(_mlp(3, 1), tmp / "actor.pt")
+    return tmp / "actor.pt", "Pendulum-v1", {}
+
+
+def _pkl(tmp, cps):
+    (tmp / "agent.pkl").write_bytes(pickle.dumps({"w": [1.0]}))
+    return tmp / "agent.pkl", "Pendulum-v1", {}
+
+
+BAD = {
+    "missing-path": (lambda tmp, cps: (tmp / "nope.zip", "Hopper-v5", {}), "agent file not found"),
+    "unknown-env": (lambda tmp, cps: (cps("ppo"), "NoSuchEnv-v0", {"trust_pickle": True}), "unknown env id 'NoSuchEnv-v0'"),
+    "discrete-env": (lambda tmp, cps: (cps("ppo"), "CartPole-v1", {"trust_pickle": True}), "Discrete action space; not supported yet"),
+    "unknown-algo": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {"trust_pickle": True, "algo": "a2c"}), "unknown algorithm 'a2c'"),
+    "sb3-untrusted": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {}), "pickle-based.*--trust-pickle"),
+    "sb3-half-zip": (_half_zip, "truncated or corrupt zip"),
+    "sb3-obs-size": (lambda tmp, cps: (cps("ppo"), "Hopper-v5", {"trust_pickle": True}), "takes 3 observations but Hopper-v5 gives 11"),
+    "sb3-nan": (_nan_sb3, "NaN or Inf in layer actor.mu.0"),
+    "sb3-payload": (_payload_sb3, "holds objects other than tensors"),
+    "sb3-algo-conflict": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {"trust_pickle": True, "algo": "sac"}), "looks like a ppo checkpoint"),
+    "sb3-lost-vecnormalize": (_lost_vecnormalize, "trained with VecNormalize but no vecnormalize.pkl"),
+    "vecnormalize-missing": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {"trust_pickle": True, "vecnormalize": tmp / "vn.pkl"}),
+                             "vecnormalize file not found"),
+    "onnx-random-bytes": (_random_onnx, "not a valid ONNX model"),
+    "onnx-truncated": (_half_onnx, "not a valid ONNX model"),
+    "onnx-obs-size": (_onnx(_mlp(11, 3), 11, "Walker2d-v5"), "takes 11 observations but Walker2d-v5 gives 17"),
+    "onnx-act-size": (_onnx(_mlp(11, 2), 11, "Hopper-v5"), "outputs 2 actions but Hopper-v5 expects 3"),
+    "onnx-inf": (_onnx(_nan_mlp(), 11, "Hopper-v5"), "NaN or Inf in layer"),
+    "onnx-ops": (_onnx(nn.Sequential(nn.Linear(11, 8), nn.LayerNorm(8), nn.Linear(8, 3)), 11,
+                       "Hopper-v5"), "ops Gemm, LayerNormalization; supported: Gemm or MatMul"),
+    "onnx-mixed-activations": (_onnx(nn.Sequential(nn.Linear(11, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3)), 11,
+                                     "Hopper-v5"), "mixes activations"),
+    "script-layernorm": (_script(nn.Sequential(nn.Linear(3, 8), nn.LayerNorm(8), nn.Linear(8, 1)), "Pendulum-v1"),
+                         "parameters outside Linear layers"),
+    "script-elu": (_script(_mlp(3, 1, nn.ELU), "Pendulum-v1"), "not an MLP drlbench can reproduce"),
+    "script-tuple": (_script(TwoHeads(), "Pendulum-v1", trace=True), "must return one tensor"),
+    "script-obs-size": (_script(_mlp(3, 1), "Hopper-v5"), "takes 3 observations but Hopper-v5 gives 11"),
+    "torch-save-pickle": (_torch_save, "torch.save pickle checkpoint"),
+    "pickle-file": (_pkl, "is a pickle"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_clear_error_and_writes_nothing(checkpoints, tmp_path, monkeypatch, case):
+    make, message = BAD[case]
+    path, env_id, kwargs = make(tmp_path, checkpoints)
+    monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+    with pytest.raises(DrlbenchError, match=message) as info:
+        load_external(path, env_id, **kwargs)
+    assert "\n" not in str(info.value)
+    assert _tree(tmp_path) == before

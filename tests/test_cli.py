@@ -1,0 +1,113 @@
+"""The `drlbench` command line: JSON output, and one clear line with exit code 2 for bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from drlbench.actor import Actor, load_actor, save_actor
+from drlbench.cli import main
+from drlbench.errors import DrlbenchError
+from drlbench.zoo import ZOO_DIR
+
+from .conftest import TEST_AGENT
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_zoo_lists_bundled_agents_as_json(capsys):
+    code, out, _ = run(capsys, "zoo", "--json")
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert code == 0 and TEST_AGENT in rows
+    assert rows[TEST_AGENT]["return_mean"] > 1000
+
+
+def test_evaluate_prints_returns_size_and_parameters(capsys):
+    code, out, _ = run(capsys, "evaluate", TEST_AGENT, "--variant", "prune_l2_10", "--episodes", "2", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["variant"] == "prune_l2_10" and data["runtime"] == "onnxruntime"
+    assert data["return"]["n"] == 2 and data["return"]["seeds"] == [0, 1]
+    assert data["n_params"] < data["baseline"]["artifact_bytes"]
+    assert 0 < data["artifact_bytes"] < data["baseline"]["artifact_bytes"]
+    assert {"raw_ratio", "normalized_score"} <= data.keys()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["evaluate", "nope-hopper"], "unknown agent 'nope-hopper'; accepted: "),
+    (["evaluate", TEST_AGENT, "--variant", "int4"], "unknown variant 'int4'; accepted: fp32"),
+    (["evaluate", TEST_AGENT, "--variant", "prune_l2_00"], "must be in (0, 1)"),
+    (["train", "--algo", "ppo", "--task", "Walker"], "unknown task 'Walker'; accepted: HalfCheetah"),
+    (["train", "--algo", "ppo", "--task", "Hopper-v3"], "accepted: v5, v4"),
+])
+def test_bad_names_give_one_line_and_exit_2(capsys, argv, needle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and needle in err and err.count("\n") == 1 and out == ""
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "drlbench.cli", "evaluate", TEST_AGENT, "--variant", "prune_l9_10"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "unknown variant" in proc.stderr
+
+
+def test_episodes_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", TEST_AGENT, "--episodes", "0"])
+    assert exc.value.code == 2 and "positive integer" in capsys.readouterr().err
+
+
+@pytest.fixture
+def agent_copy(tmp_path):
+    folder = tmp_path / "agent"
+    shutil.copytree(ZOO_DIR / TEST_AGENT, folder)
+    return folder
+
+
+def test_missing_weight_file(capsys, agent_copy):
+    (agent_copy / "actor.safetensors").unlink()
+    code, _, err = run(capsys, "evaluate", str(agent_copy))
+    assert code == 2 and "weight file not found" in err
+
+
+def test_truncated_weight_file(capsys, agent_copy):
+    path = agent_copy / "actor.safetensors"
+    path.write_bytes(path.read_bytes()[:500])
+    code, _, err = run(capsys, "evaluate", str(agent_copy))
+    assert code == 2 and "corrupt weight file" in err
+
+
+def test_corrupt_card(capsys, agent_copy):
+    (agent_copy / "card.json").write_text("{not json")
+    code, _, err = run(capsys, "evaluate", str(agent_copy))
+    assert code == 2 and "corrupt card" in err
+
+
+def test_nan_weights_are_refused(tmp_path):
+    actor = Actor(3, 1, [4])
+    with torch.no_grad():
+        actor.head.weight[0, 0] = float("nan")
+    save_actor(actor, tmp_path / "a.safetensors")
+    with pytest.raises(DrlbenchError, match="NaN or Inf"):
+        load_actor(tmp_path / "a.safetensors")
+
+
+def test_failed_agent_write_leaves_nothing(tmp_path, monkeypatch):
+    from drlbench import zoo
+
+    agent = zoo.load_agent(TEST_AGENT)
+    agent.card["not_json"] = np.float32  # json.dumps fails half-way through the write
+    with pytest.raises(TypeError):
+        zoo.save_agent(agent, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
