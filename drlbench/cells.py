@@ -26,6 +26,7 @@ class MeasureConfig:
     latency_min_time_s: float = 0.3  # per block; blocks alternate variant / fp32
     latency_blocks: int = 3
     energy_actions: int = 2000
+    energy_min_time_s: float = 0.5  # hardware counters tick every 1-10s of ms; the estimate needs less
     memory: bool = True
     energy: bool = True
 
@@ -96,7 +97,7 @@ class CellMeasurer:
         from drlbench.meters.energy import measure_energy, select_meter
 
         return measure_energy(self.runner(name, runtime), self.observations(), select_meter("cpu"),
-                              n_actions=self.config.energy_actions)
+                              n_actions=self.config.energy_actions, min_time_s=self.config.energy_min_time_s)
 
     def measure(self, name: str) -> CellResult:
         cfg, agent, variant = self.config, self.agent, self.variant(name)

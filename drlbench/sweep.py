@@ -45,7 +45,7 @@ def _measure_config(args: SweepArgs):
 
     # One latency block and short energy loops: the sweep's budget is physics, not meters.
     return MeasureConfig(episodes=args.episodes, seed=args.seed, runtime=args.runtime, threads=args.threads,
-                         latency_min_time_s=0.15, latency_blocks=1, energy_actions=1000,
+                         latency_min_time_s=0.15, latency_blocks=1, energy_actions=1000, energy_min_time_s=0.15,
                          memory=args.memory, energy=args.energy)
 
 
