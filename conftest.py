@@ -63,21 +63,24 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_configure(config):
+    """Bad options fail here, as usage errors, before anything is collected or measured."""
+    from drlbench.budgets import load_budgets
+    from drlbench.errors import DrlbenchError
+
     config.addinivalue_line("markers", "torch_runtime: only variants with a torch form (fp32, pruned)")
+    try:
+        config._drlbench_budgets = load_budgets(config.getoption("budgets"))
+    except DrlbenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("return_rule"):
+        config._drlbench_budgets.values["return_rule"] = config.getoption("return_rule")
+    if config.getoption("agents") or config.getoption("variants"):
+        _grid(config)
 
 
 @pytest.fixture(scope="session")
 def budgets(pytestconfig):
-    from drlbench.budgets import load_budgets
-    from drlbench.errors import DrlbenchError
-
-    try:
-        b = load_budgets(pytestconfig.getoption("budgets"))
-    except DrlbenchError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if pytestconfig.getoption("return_rule"):
-        b.values["return_rule"] = pytestconfig.getoption("return_rule")
-    return b
+    return pytestconfig._drlbench_budgets
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from drlbench.report import paper_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,27 +22,29 @@ def zoo_table():
 def test_a_row_per_paper_cell_in_paper_order(zoo_table):
     cards = zoo_table.load_cards()
     rows = zoo_table.table_rows(cards)
-    algos, tasks = ["trpo", "ppo", "ddpg", "td3", "sac"], ["HalfCheetah", "HumanoidStandup", "Ant", "Humanoid", "Hopper"]
+    algos = ["trpo", "ppo", "ddpg", "td3", "sac"]
+    tasks = ["HalfCheetah", "HumanoidStandup", "Ant", "Humanoid", "Hopper"]
     assert [r[0] for r in rows] == [f"{a}-{t.lower()}" for a in algos for t in tasks]
     assert all(len(r) == len(zoo_table.HEADER) for r in rows)
     for row in rows:
         trained = row[0] in cards
-        assert (row[5] == zoo_table.UNTRAINED) != trained
-        assert row[7] in (("yes", "no") if trained else ("—",))
+        assert (row[zoo_table.RETURN_COL] == zoo_table.UNTRAINED) != trained
+        assert row[zoo_table.VS_PAPER_COL] in (("yes", "no") if trained else ("—",))
 
 
 def test_cells_without_a_card_are_not_yet_trained(zoo_table):
     rows = zoo_table.table_rows({})
-    assert len(rows) == 25 and all(r[5] == zoo_table.UNTRAINED for r in rows)
+    assert len(rows) == 25 and all(r[zoo_table.RETURN_COL] == zoo_table.UNTRAINED for r in rows)
     assert "0 of 0 trained cells at or above the paper's Table 1 baseline" in zoo_table.render({})
 
 
 def test_trained_cell_compares_with_the_paper(zoo_table):
-    aid, card = next(iter(zoo_table.load_cards().items()))
+    aid, card = next(iter(zoo_table.load_cards().items()))  # test_zoo asserts the zoo is not empty
     row = next(r for r in zoo_table.table_rows({aid: card}) if r[0] == aid)
+    mean, baseline = card["evaluation"]["mean"], paper_results()["table1"][card["algo"]][card["task"]]["baseline"]
     assert row[1] == card["env_id"]
-    assert row[5].startswith(f"{card['evaluation']['mean']:.1f} ± ")
-    assert row[7] == ("yes" if card["evaluation"]["mean"] >= float(row[6]) else "no")
+    assert row[zoo_table.RETURN_COL].startswith(f"{mean:.1f} ± ")
+    assert row[zoo_table.VS_PAPER_COL] == ("yes" if mean >= baseline else "no")
     assert f"### {aid}" in zoo_table.render({aid: card})
 
 
