@@ -27,6 +27,8 @@ from drlbench.byo import ENV_UNITS, TANH_SCALED, TANH_UNIT, load_external
 from drlbench.errors import DrlbenchError
 from drlbench.sb3_import import ALGOS, algo_class, sb3_predict
 from drlbench.tasks import make_env
+from drlbench.variants import VariantBuilder
+from drlbench.zoo import load_agent_dir, save_agent
 
 ATOL = 1e-5
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # users still ship TorchScript
@@ -120,6 +122,7 @@ def test_sb3_zip_matches_sb3_predict(checkpoints, name):
     assert card["source"] == str(path.resolve()) and card["algo_detected"]
     assert (card["vecnormalize"] is not None) == normalize
     assert card["id"].startswith(f"ext-{algo}-")
+    json.dumps(card)  # cards are stored as JSON
 
 
 def test_sb3_zip_is_read_without_unpickling(checkpoints, monkeypatch):
@@ -135,14 +138,10 @@ def test_sb3_zip_is_read_without_unpickling(checkpoints, monkeypatch):
     assert load_external(path, "Pendulum-v1", trust_pickle=True).card["algo"] == "td3"
 
 
-def test_sb3_refused_without_trust_pickle(checkpoints):
-    with pytest.raises(DrlbenchError, match=r"pickle.*arbitrary code.*--trust-pickle \(trust_pickle=True\)"):
-        load_external(checkpoints("sac"), "Pendulum-v1")
-
-
 def test_sb3_algo_needed_when_undetectable(checkpoints, tmp_path):
     path = tmp_path / "anon.zip"
-    _rewrite_zip(checkpoints("ppo"), path, data=lambda d: {k: v for k, v in d.items() if k not in ("clip_range", "n_epochs")})
+    hide = ("clip_range", "n_epochs")  # the keys that tell PPO apart
+    _rewrite_zip(checkpoints("ppo"), path, data=lambda d: {k: v for k, v in d.items() if k not in hide})
     with pytest.raises(DrlbenchError, match="cannot tell the algorithm.*algo="):
         load_external(path, "Pendulum-v1", trust_pickle=True)
     agent = load_external(path, "Pendulum-v1", trust_pickle=True, algo="PPO")
@@ -182,11 +181,13 @@ def _mlp(obs_dim: int, act_dim: int, act=nn.ReLU, final: nn.Module | None = None
     return nn.Sequential(*layers, *([final] if final is not None else [])).eval()
 
 
-def _export_onnx(module: nn.Module, path: Path, obs_dim: int) -> Path:
+def _export_onnx(module: nn.Module, path, obs_dim: int):
+    """The legacy exporter (no onnxscript needed) writes Gemm nodes; `path` may be a file object."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.zeros(1, obs_dim),), str(path), input_names=["obs"], output_names=["act"],
-                          dynamic_axes={"obs": {0: "batch"}, "act": {0: "batch"}}, opset_version=17, dynamo=False)
+        torch.onnx.export(module, (torch.zeros(1, obs_dim),), path if isinstance(path, io.IOBase) else str(path),
+                          input_names=["obs"], output_names=["act"], opset_version=17, dynamo=False,
+                          dynamic_axes={"obs": {0: "batch"}, "act": {0: "batch"}})
     return path
 
 
@@ -200,19 +201,22 @@ def _matmul_onnx(path: Path, weights: list[np.ndarray], biases: list[np.ndarray]
     nodes, inits, cur = [], [], "obs"
     for i, (w, b) in enumerate(zip(weights, biases)):
         inits += [numpy_helper.from_array(w.T.astype(np.float32), f"W{i}"), numpy_helper.from_array(b, f"B{i}")]
-        nodes += [helper.make_node("MatMul", [cur, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"B{i}"], [f"a{i}"])]
+        nodes += [helper.make_node("MatMul", [cur, f"W{i}"], [f"m{i}"]),
+                  helper.make_node("Add", [f"m{i}", f"B{i}"], [f"a{i}"])]
         cur = f"a{i}"
         if i < len(weights) - 1 or final_tanh:
             nodes.append(helper.make_node("Tanh", [cur], [f"t{i}"]))
             cur = f"t{i}"
     nodes[-1].output[0] = "act"
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", weights[0].shape[1]])],
-                              [helper.make_tensor_value_info("act", TensorProto.FLOAT, ["batch", weights[-1].shape[0]])], inits)
+    obs = helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", weights[0].shape[1]])
+    act = helper.make_tensor_value_info("act", TensorProto.FLOAT, ["batch", weights[-1].shape[0]])
+    graph = helper.make_graph(nodes, "mlp", [obs], [act], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
 
 def test_onnx_gemm_relu_is_env_units_clipped(tmp_path):
+    """Also: an imported agent saves, reloads and compresses like a bundled one."""
     path = _export_onnx(_mlp(17, 6, nn.ReLU), tmp_path / "walker.onnx", 17)
     agent = load_external(path, "Walker2d-v5")
     obs = _observations("Walker2d-v5")
@@ -220,6 +224,12 @@ def test_onnx_gemm_relu_is_env_units_clipped(tmp_path):
     card = agent.card
     assert (card["format"], card["algo"], card["trust_pickle"], card["output"]) == ("onnx", None, False, ENV_UNITS)
     assert agent.actor.hidden == [64, 64] and agent.actor.activation == "relu"
+    saved = load_agent_dir(save_agent(agent, tmp_path / "agent"))
+    assert saved.card == json.loads(json.dumps(card))
+    np.testing.assert_array_equal(saved.actor.act(obs), agent.actor.act(obs))
+    builder = VariantBuilder(agent)
+    assert builder.get("prune_l1_30").module.hidden < [64, 64]
+    np.testing.assert_allclose(builder.get("fp32").runner().act(obs), agent.actor.act(obs), atol=ATOL, rtol=0)
 
 
 def test_onnx_matmul_tanh_final_tanh_is_rescaled(tmp_path):
@@ -265,13 +275,16 @@ def test_torchscript(tmp_path, case):
     obs = _observations(env_id)
     with torch.no_grad():
         out = module(torch.as_tensor(obs)).numpy()
-    expected, output = {"script-tanh-raw": (np.clip(out, -1, 1), ENV_UNITS), "script-final-tanh": (2.0 * out, TANH_UNIT),
+    expected, output = {"script-tanh-raw": (np.clip(out, -1, 1), ENV_UNITS),  # Swimmer: bounds ±1
+                        "script-final-tanh": (2.0 * out, TANH_UNIT),  # Pendulum: bounds ±2
                         "trace-cleanrl": (out, TANH_SCALED)}[case]
     np.testing.assert_allclose(agent.actor.act(obs), expected, atol=ATOL, rtol=0)
     assert agent.card["format"] == "torchscript" and agent.card["output"] == output
 
 
 # ------------------------------------------------------------------------------------- bad input
+# Each case builds its input in tmp (from the module's checkpoints `cps` where it needs one) and
+# returns (path, env id, load_external kwargs).
 
 def _rewrite_zip(src: Path, dst: Path, data=None, state=None) -> None:
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
@@ -287,7 +300,7 @@ def _rewrite_zip(src: Path, dst: Path, data=None, state=None) -> None:
 
 
 class Payload:
-    """A pickle that would create a folder when unpickled: proof that nothing is unpickled."""
+    """A pickle that would create a folder when unpickled: the tree check proves it never is."""
 
     def __init__(self, marker: Path):
         self.marker = marker
@@ -296,67 +309,7 @@ class Payload:
         return os.makedirs, (str(self.marker),)
 
 
-def _nan_sb3(tmp, cps):
-    def poison(sd):
-        sd["actor.mu.0.weight"][0, 0] = float("nan")
-        return sd
-
-    _rewrite_zip(cps("td3"), tmp / "nan.zip", state=poison)
-    return tmp / "nan.zip", "Pendulum-v1", {"trust_pickle": True}
-
-
-def _payload_sb3(tmp, cps):
-    _rewrite_zip(cps("td3"), tmp / "evil.zip", state=lambda sd: {**sd, "x": Payload(tmp / "pwned")})
-    return tmp / "evil.zip", "Pendulum-v1", {"trust_pickle": True}
-
-
-def _half_zip(tmp, cps):
-    raw = cps("ppo").read_bytes()
-    (tmp / "half.zip").write_bytes(raw[: len(raw) // 2])
-    return tmp / "half.zip", "Pendulum-v1", {"trust_pickle": True}
-
-
-def _lost_vecnormalize(tmp, cps):
-    shutil.copy(cps("ppo-vecnormalize"), tmp / "Hopper-v5.zip")
-    return tmp / "Hopper-v5.zip", "Hopper-v5", {"trust_pickle": True}
-
-
-def _random_onnx(tmp, cps):
-    (tmp / "random.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
-    return tmp / "random.onnx", "Hopper-v5", {}
-
-
-def _half_onnx(tmp, cps):
-    raw = _export_onnx(_mlp(11, 3), tmp / "full.onnx", 11).read_bytes()
-    (tmp / "full.onnx").unlink()
-    (tmp / "half.onnx").write_bytes(raw[: len(raw) // 2])
-    return tmp / "half.onnx", "Hopper-v5", {}
-
-
-def _onnx(module, obs_dim, env_id):
-    def make(tmp, cps):
-        return _export_onnx(module, tmp / "actor.onnx", obs_dim), env_id, {}
-
-    return make
-
-
-def _script(module, env_id, trace=False):
-    def make(tmp, cps):
-        scripted = torch.jit.trace(module, torch.zeros(1, 3)) if trace else torch.jit.script(module)
-        scripted.save(str(tmp / "actor.pt"))
-        return tmp / "actor.pt", env_id, {}
-
-    return make
-
-
-def _nan_mlp():
-    m = _mlp(11, 3)
-    with torch.no_grad():
-        m[2].weight[1, 1] = float("inf")
-    return m
-
-
-class TwoHeads(nn.Module):
+class TwoOutputs(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Linear(3, 1)
@@ -365,46 +318,107 @@ class TwoHeads(nn.Module):
         return self.body(x), x
 
 
+def _zip(name: str, env_id: str, **kwargs):
+    return lambda tmp, cps: (cps(name), env_id, {"trust_pickle": True} | kwargs)
+
+
+def _edited_td3(state):
+    def make(tmp, cps):
+        _rewrite_zip(cps("td3"), tmp / "edited.zip", state=lambda sd: state(sd, tmp))
+        return tmp / "edited.zip", "Pendulum-v1", {"trust_pickle": True}
+
+    return make
+
+
+def _nan(sd, tmp):
+    sd["actor.mu.0.weight"][0, 0] = float("nan")
+    return sd
+
+
+def _bytes(name: str, env_id: str, content):
+    def make(tmp, cps):
+        (tmp / name).write_bytes(content(tmp, cps))
+        return tmp / name, env_id, {}
+
+    return make
+
+
+def _halved(raw: bytes) -> bytes:
+    return raw[: len(raw) // 2]
+
+
+def _onnx_bytes(module: nn.Module, obs_dim: int) -> bytes:
+    buf = io.BytesIO()
+    _export_onnx(module, buf, obs_dim)
+    return buf.getvalue()
+
+
+def _onnx(module, obs_dim: int, env_id: str):
+    return _bytes("actor.onnx", env_id, lambda tmp, cps: _onnx_bytes(module(), obs_dim))
+
+
+def _script(module, env_id: str, trace: bool = False):
+    def content(tmp, cps):
+        buf = io.BytesIO()
+        m = module()
+        torch.jit.save(torch.jit.trace(m, torch.zeros(1, 3)) if trace else torch.jit.script(m), buf)
+        return buf.getvalue()
+
+    return _bytes("actor.pt", env_id, content)
+
+
 def _torch_save(tmp, cps):
-    torch.save(_mlp(3, 1), tmp / "actor.pt")
-    return tmp / "actor.pt", "Pendulum-v1", {}
+    buf = io.BytesIO()
+    torch.save(_mlp(3, 1), buf)
+    return buf.getvalue()
 
 
-def _pkl(tmp, cps):
-    (tmp / "agent.pkl").write_bytes(pickle.dumps({"w": [1.0]}))
-    return tmp / "agent.pkl", "Pendulum-v1", {}
+def _lost_vecnormalize(tmp, cps):
+    shutil.copy(cps("ppo-vecnormalize"), tmp / "Hopper-v5.zip")
+    return tmp / "Hopper-v5.zip", "Hopper-v5", {"trust_pickle": True}
+
+
+def _inf_mlp():
+    m = _mlp(11, 3)
+    with torch.no_grad():
+        m[2].weight[1, 1] = float("inf")
+    return m
 
 
 BAD = {
     "missing-path": (lambda tmp, cps: (tmp / "nope.zip", "Hopper-v5", {}), "agent file not found"),
-    "unknown-env": (lambda tmp, cps: (cps("ppo"), "NoSuchEnv-v0", {"trust_pickle": True}), "unknown env id 'NoSuchEnv-v0'"),
-    "discrete-env": (lambda tmp, cps: (cps("ppo"), "CartPole-v1", {"trust_pickle": True}), "Discrete action space; not supported yet"),
-    "unknown-algo": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {"trust_pickle": True, "algo": "a2c"}), "unknown algorithm 'a2c'"),
-    "sb3-untrusted": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {}), "pickle-based.*--trust-pickle"),
-    "sb3-half-zip": (_half_zip, "truncated or corrupt zip"),
-    "sb3-obs-size": (lambda tmp, cps: (cps("ppo"), "Hopper-v5", {"trust_pickle": True}), "takes 3 observations but Hopper-v5 gives 11"),
-    "sb3-nan": (_nan_sb3, "NaN or Inf in layer actor.mu.0"),
-    "sb3-payload": (_payload_sb3, "holds objects other than tensors"),
-    "sb3-algo-conflict": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {"trust_pickle": True, "algo": "sac"}), "looks like a ppo checkpoint"),
-    "sb3-lost-vecnormalize": (_lost_vecnormalize, "trained with VecNormalize but no vecnormalize.pkl"),
-    "vecnormalize-missing": (lambda tmp, cps: (cps("ppo"), "Pendulum-v1", {"trust_pickle": True, "vecnormalize": tmp / "vn.pkl"}),
-                             "vecnormalize file not found"),
-    "onnx-random-bytes": (_random_onnx, "not a valid ONNX model"),
-    "onnx-truncated": (_half_onnx, "not a valid ONNX model"),
-    "onnx-obs-size": (_onnx(_mlp(11, 3), 11, "Walker2d-v5"), "takes 11 observations but Walker2d-v5 gives 17"),
-    "onnx-act-size": (_onnx(_mlp(11, 2), 11, "Hopper-v5"), "outputs 2 actions but Hopper-v5 expects 3"),
-    "onnx-inf": (_onnx(_nan_mlp(), 11, "Hopper-v5"), "NaN or Inf in layer"),
-    "onnx-ops": (_onnx(nn.Sequential(nn.Linear(11, 8), nn.LayerNorm(8), nn.Linear(8, 3)), 11,
-                       "Hopper-v5"), "ops Gemm, LayerNormalization; supported: Gemm or MatMul"),
-    "onnx-mixed-activations": (_onnx(nn.Sequential(nn.Linear(11, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3)), 11,
-                                     "Hopper-v5"), "mixes activations"),
-    "script-layernorm": (_script(nn.Sequential(nn.Linear(3, 8), nn.LayerNorm(8), nn.Linear(8, 1)), "Pendulum-v1"),
-                         "parameters outside Linear layers"),
-    "script-elu": (_script(_mlp(3, 1, nn.ELU), "Pendulum-v1"), "not an MLP drlbench can reproduce"),
-    "script-tuple": (_script(TwoHeads(), "Pendulum-v1", trace=True), "must return one tensor"),
-    "script-obs-size": (_script(_mlp(3, 1), "Hopper-v5"), "takes 3 observations but Hopper-v5 gives 11"),
-    "torch-save-pickle": (_torch_save, "torch.save pickle checkpoint"),
-    "pickle-file": (_pkl, "is a pickle"),
+    "folder-path": (lambda tmp, cps: (tmp, "Hopper-v5", {}), "is a folder; pass the checkpoint file in it"),
+    "unknown-env": (_zip("ppo", "NoSuchEnv-v0"), "unknown env id 'NoSuchEnv-v0'"),
+    "discrete-env": (_zip("ppo", "CartPole-v1"), "Discrete action space; not supported yet"),
+    "unknown-algo": (_zip("ppo", "Pendulum-v1", algo="a2c"), "unknown algorithm 'a2c'"),
+    "sb3-untrusted": (_zip("ppo", "Pendulum-v1", trust_pickle=False),
+                      r"pickle-based.*arbitrary code.*--trust-pickle \(trust_pickle=True\)"),
+    "sb3-half-zip": (_bytes("half.zip", "Pendulum-v1", lambda tmp, cps: _halved(cps("ppo").read_bytes())),
+                     "truncated or corrupt zip"),
+    "sb3-obs-size": (_zip("ppo", "Hopper-v5"), "takes 3 observations but Hopper-v5 gives 11"),
+    "sb3-nan": (_edited_td3(_nan), "NaN or Inf in layer actor.mu.0"),
+    "sb3-payload": (_edited_td3(lambda sd, tmp: {**sd, "x": Payload(tmp / "pwned")}), "objects other than tensors"),
+    "sb3-algo-conflict": (_zip("ppo", "Pendulum-v1", algo="sac"), "looks like a ppo checkpoint"),
+    "sb3-lost-vecnormalize": (_lost_vecnormalize, "trained with VecNormalize but its statistics were not found"),
+    "vecnormalize-missing": (_zip("ppo", "Pendulum-v1", vecnormalize="no/vn.pkl"), "vecnormalize file not found"),
+    "onnx-random-bytes": (_bytes("random.onnx", "Hopper-v5", lambda tmp, cps: np.random.default_rng(0).bytes(4096)),
+                          "not a valid ONNX model"),
+    "onnx-truncated": (_bytes("half.onnx", "Hopper-v5", lambda tmp, cps: _halved(_onnx_bytes(_mlp(11, 3), 11))),
+                       "not a valid ONNX model"),
+    "onnx-obs-size": (_onnx(lambda: _mlp(11, 3), 11, "Walker2d-v5"), "takes 11 observations but Walker2d-v5 gives 17"),
+    "onnx-act-size": (_onnx(lambda: _mlp(11, 2), 11, "Hopper-v5"), "outputs 2 actions but Hopper-v5 expects 3"),
+    "onnx-inf": (_onnx(_inf_mlp, 11, "Hopper-v5"), "NaN or Inf in layer"),
+    "onnx-ops": (_onnx(lambda: nn.Sequential(nn.Linear(11, 8), nn.LayerNorm(8), nn.Linear(8, 3)), 11, "Hopper-v5"),
+                 "ops Gemm, LayerNormalization; supported: Gemm or MatMul"),
+    "onnx-mixed-activations": (_onnx(lambda: nn.Sequential(nn.Linear(11, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(),
+                                                           nn.Linear(8, 3)), 11, "Hopper-v5"), "mixes activations"),
+    "script-layernorm": (_script(lambda: nn.Sequential(nn.Linear(3, 8), nn.LayerNorm(8), nn.Linear(8, 1)),
+                                 "Pendulum-v1"), "parameters outside Linear layers"),
+    "script-elu": (_script(lambda: _mlp(3, 1, nn.ELU), "Pendulum-v1"), "not an MLP drlbench can reproduce"),
+    "script-tuple": (_script(TwoOutputs, "Pendulum-v1", trace=True), "must return one tensor"),
+    "script-obs-size": (_script(lambda: _mlp(3, 1), "Hopper-v5"), "takes 3 observations but Hopper-v5 gives 11"),
+    "torch-save-pickle": (_bytes("actor.pt", "Pendulum-v1", _torch_save), "torch.save pickle checkpoint"),
+    "pickle-file": (_bytes("agent.pkl", "Pendulum-v1", lambda tmp, cps: pickle.dumps({"w": [1.0]})), "is a pickle"),
 }
 
 
