@@ -32,8 +32,10 @@ class MeasureConfig:
 
 
 class CellMeasurer:
-    def __init__(self, agent: Agent, config: MeasureConfig | None = None, builder: VariantBuilder | None = None):
+    def __init__(self, agent: Agent, config: MeasureConfig | None = None, builder: VariantBuilder | None = None,
+                 random_return: float | None = None):
         self.agent = agent
+        self._random = random_return
         self.config = config or MeasureConfig()
         self.builder = builder or VariantBuilder(agent)
         self._evals: dict[tuple[str, str], tuple[EvalResult, float]] = {}
@@ -57,11 +59,19 @@ class CellMeasurer:
             self._evals[key] = (result, time.perf_counter() - t0)
         return self._evals[key][0]
 
-    def return_scores(self, name: str) -> dict:
-        from drlbench.tasks import random_returns
+    def random_return(self) -> float:
+        """The shipped reference for the five tasks; for any other env, measured now (seeded)."""
+        if self._random is None:
+            from drlbench.tasks import measure_random_return, random_returns
 
+            known = random_returns().get(self.agent.env_id)
+            self._random = known["mean"] if known else measure_random_return(
+                self.agent.env_id, episodes=max(self.config.episodes, 10), seed=self.config.seed)["mean"]
+        return self._random
+
+    def return_scores(self, name: str) -> dict:
         v, b = self.evaluation(name), self.evaluation("fp32")
-        rand = random_returns().get(self.agent.env_id, {}).get("mean")
+        rand = self.random_return()
         return {"mean": v.mean, "baseline": b.mean, "random": rand, "raw_ratio": raw_ratio(v.mean, b.mean),
                 "normalized_score": normalized_score(v.mean, b.mean, rand)}
 
@@ -106,7 +116,7 @@ class CellMeasurer:
         lat, _, _, _ = self.latency(name)
         lo, hi = result.ci95
         cell = CellResult(
-            agent=agent.id, algo=agent.algo, task=agent.card["task"], env_id=agent.env_id, variant=variant.name,
+            agent=agent.id, algo=agent.algo or "unknown", task=agent.card["task"], env_id=agent.env_id, variant=variant.name,
             family=variant.recipe.family, kind=variant.recipe.kind, ratio=variant.recipe.ratio, runtime=cfg.runtime,
             episodes=result.n, seed=cfg.seed, returns=result.returns, lengths=result.lengths,
             return_mean=result.mean, return_std=result.std, return_ci95_lo=lo, return_ci95_hi=hi,

@@ -105,6 +105,21 @@ def _cmd_report(ns) -> int:
     return 0
 
 
+def _cmd_compress(ns) -> int:
+    from drlbench.agent_bench import agent_table, benchmark_agent
+    from drlbench.byo import load_external
+    from drlbench.cells import MeasureConfig
+    from drlbench.grid import split
+    from drlbench.variants import VARIANTS, select
+
+    variants = select(split(ns.variants), list(VARIANTS), "variant") if ns.variants else list(VARIANTS)
+    agent = load_external(ns.path, ns.task, trust_pickle=ns.trust_pickle, vecnormalize=ns.vecnormalize, algo=ns.algo)
+    cells = benchmark_agent(agent, variants, ns.out, MeasureConfig(episodes=ns.episodes, seed=ns.seed),
+                            progress=not ns.no_progress)
+    _print([c.to_dict() for c in cells], ns.json, agent_table(cells) + f"\nwritten to {ns.out}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drlbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -147,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_sweep)
+
+    c = sub.add_parser("compress", help="benchmark your own agent (SB3 zip, ONNX or TorchScript actor) on any Box env")
+    c.add_argument("path", help="SB3 / sb3-contrib .zip, ONNX actor (.onnx) or TorchScript actor (.pt)")
+    c.add_argument("--task", required=True, help="Gymnasium env id with Box spaces, e.g. Walker2d-v5, Pendulum-v1")
+    c.add_argument("--variants", action="append", default=[], help="names or globs (default: all 32)")
+    c.add_argument("--episodes", type=_positive_int, default=10)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default="drlbench-out", help="folder for results.db, report.md and variants/")
+    c.add_argument("--trust-pickle", action="store_true",
+                   help="allow pickle-based files (SB3 zip, vecnormalize.pkl): only for files you trust")
+    c.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (.pkl; needs --trust-pickle)")
+    c.add_argument("--algo", default=None, choices=["trpo", "ppo", "ddpg", "td3", "sac"],
+                   help="algorithm of an SB3 zip when it cannot be detected")
+    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_compress)
 
     r = sub.add_parser("report", help="Markdown + PNG report (the paper's Tables 1-3, Figures 1-3) from a store")
     r.add_argument("store", help="result store written by drlbench sweep")

@@ -1,0 +1,49 @@
+"""`drlbench compress`: a user's own actor through the variants, into a store, a report and artifacts."""
+
+import json
+
+import torch
+from torch import nn
+
+from drlbench.cli import main
+from drlbench.store import ResultStore
+
+
+def _onnx_actor(path):
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1))
+    torch.onnx.export(mlp, (torch.zeros(1, 3),), str(path), input_names=["obs"], output_names=["action"],
+                      dynamic_axes={"obs": {0: "batch"}}, dynamo=False)
+    return path
+
+
+def test_compress_an_onnx_actor_on_a_non_mujoco_env(tmp_path, capsys):
+    actor = _onnx_actor(tmp_path / "actor.onnx")
+    out = tmp_path / "out"
+    argv = ["compress", str(actor), "--task", "Pendulum-v1", "--variants", "ptdq,prune_l2_30", "--episodes", "2",
+            "--out", str(out), "--no-progress", "--json"]
+    assert main(argv) == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert [c["variant"] for c in cells] == ["fp32", "ptdq", "prune_l2_30"]
+    assert all(c["env_id"] == "Pendulum-v1" and c["random_return_mean"] is not None for c in cells)
+    report = (out / "report.md").read_text()
+    assert report.count("\n| ") == 4  # header + 3 variants
+    assert (out / "variants" / "ptdq" / "model.onnx").is_file()
+    assert (out / "variants" / "prune_l2_30" / "actor.safetensors").is_file()
+    with ResultStore(out / "results.db") as store:
+        assert len(store) == 3
+    # a rerun reuses the finished cells instead of measuring them again
+    assert main(argv) == 0
+    assert [c["return_mean"] for c in json.loads(capsys.readouterr().out)] == [c["return_mean"] for c in cells]
+
+
+def test_compress_refuses_a_pickle_checkpoint_without_trust(tmp_path, capsys):
+    from stable_baselines3 import PPO
+
+    model = PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=64, seed=0, device="cpu")
+    model.save(tmp_path / "ppo.zip")
+    out = tmp_path / "out"
+    code = main(["compress", str(tmp_path / "ppo.zip"), "--task", "Pendulum-v1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--trust-pickle" in err and err.count("\n") == 1
+    assert not out.exists()
