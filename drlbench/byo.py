@@ -53,7 +53,7 @@ from torch import nn
 from drlbench.actor import Actor
 from drlbench.errors import DrlbenchError, unknown
 from drlbench.sb3_import import ALGOS
-from drlbench.tasks import make_env
+from drlbench.tasks import make_env, random_action_observations
 from drlbench.zoo import Agent, library_versions
 
 ACCEPTED = "an SB3 / sb3-contrib .zip, an ONNX actor or a TorchScript actor"
@@ -130,7 +130,7 @@ def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize
             actor, output, extra = _from_sb3(path, spaces, norm, algo, vn_path)
         else:
             reader = _from_onnx if fmt == "onnx" else _from_torchscript
-            actor, output, extra = reader(path, spaces, norm, _probe_observations(env))
+            actor, output, extra = reader(path, spaces, norm, random_action_observations(env, PROBE_STEPS))
     finally:
         env.close()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -203,19 +203,6 @@ def _spaces(env, env_id: str) -> Spaces:
                                 "Box spaces")
     return Spaces(env_id, obs_space.shape[0], act_space.shape[0],
                   np.asarray(act_space.low, np.float32), np.asarray(act_space.high, np.float32))
-
-
-def _probe_observations(env, n: int = PROBE_STEPS, seed: int = 0) -> np.ndarray:
-    """Env observations under random actions: the inputs on which a converted actor is verified."""
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    out = []
-    for _ in range(n):
-        out.append(obs)
-        obs, _, term, trunc, _ = env.step(env.action_space.sample())
-        if term or trunc:
-            obs, _ = env.reset()
-    return np.asarray(out, dtype=np.float32)
 
 
 def _build_actor(layers: list[Layer], activation: str, output: str, spaces: Spaces, norm: ObsNorm | None,

@@ -99,3 +99,16 @@ def measure_random_return(env_id: str, episodes: int = 10, seed: int = 0) -> dic
         "seed": seed,
         "mean_length": float(np.mean(lengths)),
     }
+
+
+def random_action_observations(env: gym.Env, n: int, seed: int = 0) -> np.ndarray:
+    """`n` observations visited under seeded uniform random actions (inputs to check an actor on)."""
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    out = []
+    for _ in range(n):
+        out.append(obs)
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            obs, _ = env.reset()
+    return np.asarray(out, dtype=np.float32)

@@ -1,5 +1,6 @@
 """Shared fixtures for the unit tests: a bundled trained agent and its variant builder, built once."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,3 +27,14 @@ def builder(agent):
 
     # a small QAT budget keeps the suite fast; the default budget is exercised by the bench suite
     return VariantBuilder(agent, calibration_size=1024, qat_config=QATConfig(rounds=2, grad_steps_per_round=150))
+
+
+def env_observations(env_id: str, n: int = 200, seed: int = 123) -> np.ndarray:
+    """Observations from the env under random actions: inputs to compare two actors on."""
+    from drlbench.tasks import make_env, random_action_observations
+
+    env = make_env(env_id)
+    try:
+        return random_action_observations(env, n, seed)
+    finally:
+        env.close()

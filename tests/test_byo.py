@@ -26,9 +26,11 @@ from torch import nn
 from drlbench.byo import ENV_UNITS, TANH_SCALED, TANH_UNIT, load_external
 from drlbench.errors import DrlbenchError
 from drlbench.sb3_import import ALGOS, algo_class, sb3_predict
-from drlbench.tasks import make_env
+
 from drlbench.variants import VariantBuilder
 from drlbench.zoo import load_agent_dir, save_agent
+
+from .conftest import env_observations
 
 ATOL = 1e-5
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # users still ship TorchScript
@@ -43,20 +45,6 @@ CHECKPOINTS = {
                             {"use_sde": True, "policy_kwargs": {"squash_output": True, "activation_fn": nn.ReLU,
                                                                 "net_arch": [32, 16]}}),
 }
-
-
-def _observations(env_id: str, n: int = 200, seed: int = 123) -> np.ndarray:
-    env = make_env(env_id)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    out = []
-    for _ in range(n):
-        out.append(obs)
-        obs, _, term, trunc, _ = env.step(env.action_space.sample())
-        if term or trunc:
-            obs, _ = env.reset()
-    env.close()
-    return np.asarray(out, dtype=np.float32)
 
 
 def _tree(root: Path) -> list[str]:
@@ -115,7 +103,7 @@ def test_sb3_zip_matches_sb3_predict(checkpoints, name):
     algo, env_id, normalize, _ = CHECKPOINTS[name]
     path = checkpoints(name)
     agent = load_external(path, env_id, trust_pickle=True)  # algo detected, vecnormalize.pkl found
-    obs = _observations(env_id)
+    obs = env_observations(env_id)
     np.testing.assert_allclose(agent.actor.act(obs), checkpoints.reference(name, obs), atol=ATOL, rtol=0)
     card = agent.card
     assert (card["algo"], card["env_id"], card["format"], card["trust_pickle"]) == (algo, env_id, "sb3", True)
@@ -146,7 +134,7 @@ def test_sb3_algo_needed_when_undetectable(checkpoints, tmp_path):
         load_external(path, "Pendulum-v1", trust_pickle=True)
     agent = load_external(path, "Pendulum-v1", trust_pickle=True, algo="PPO")
     assert agent.card["algo"] == "ppo" and not agent.card["algo_detected"]
-    obs = _observations("Pendulum-v1")
+    obs = env_observations("Pendulum-v1")
     np.testing.assert_allclose(agent.actor.act(obs), checkpoints.reference("ppo", obs), atol=ATOL, rtol=0)
 
 
@@ -158,7 +146,7 @@ def test_explicit_vecnormalize_and_onnx_with_statistics(checkpoints, tmp_path):
     lone = tmp_path / "Hopper-v5.zip"
     shutil.copy(src, lone)
     agent = load_external(lone, "Hopper-v5", trust_pickle=True, vecnormalize=moved)
-    obs = _observations("Hopper-v5")
+    obs = env_observations("Hopper-v5")
     np.testing.assert_allclose(agent.actor.act(obs), checkpoints.reference("ppo-vecnormalize", obs), atol=ATOL, rtol=0)
 
     onnx_path = _export_onnx(_mlp(11, 3, nn.Tanh), tmp_path / "a.onnx", 11)
@@ -219,7 +207,7 @@ def test_onnx_gemm_relu_is_env_units_clipped(tmp_path):
     """Also: an imported agent saves, reloads and compresses like a bundled one."""
     path = _export_onnx(_mlp(17, 6, nn.ReLU), tmp_path / "walker.onnx", 17)
     agent = load_external(path, "Walker2d-v5")
-    obs = _observations("Walker2d-v5")
+    obs = env_observations("Walker2d-v5")
     np.testing.assert_allclose(agent.actor.act(obs), np.clip(_ort(path, obs), -1, 1), atol=ATOL, rtol=0)
     card = agent.card
     assert (card["format"], card["algo"], card["trust_pickle"], card["output"]) == ("onnx", None, False, ENV_UNITS)
@@ -238,7 +226,7 @@ def test_onnx_matmul_tanh_final_tanh_is_rescaled(tmp_path):
     bs = [rng.normal(0, 0.1, 16).astype(np.float32), rng.normal(0, 0.1, 1).astype(np.float32)]
     path = _matmul_onnx(tmp_path / "pendulum.onnx", ws, bs, final_tanh=True)
     agent = load_external(path, "Pendulum-v1", algo="sac")
-    obs = _observations("Pendulum-v1")
+    obs = env_observations("Pendulum-v1")
     np.testing.assert_allclose(agent.actor.act(obs), 2.0 * _ort(path, obs), atol=ATOL, rtol=0)  # bounds ±2
     assert agent.card["output"] == TANH_UNIT and agent.card["algo"] == "sac"
     assert agent.actor.activation == "tanh" and agent.actor.squash == "tanh"
@@ -272,7 +260,7 @@ def test_torchscript(tmp_path, case):
     path = tmp_path / "actor.pt"
     module.save(str(path))
     agent = load_external(path, env_id)
-    obs = _observations(env_id)
+    obs = env_observations(env_id)
     with torch.no_grad():
         out = module(torch.as_tensor(obs)).numpy()
     expected, output = {"script-tanh-raw": (np.clip(out, -1, 1), ENV_UNITS),  # Swimmer: bounds ±1

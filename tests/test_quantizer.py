@@ -1,7 +1,6 @@
 """Properties of the affine quantizer r = S (q + Z), and agreement with ONNX Runtime."""
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from hypothesis import given, settings

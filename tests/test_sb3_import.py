@@ -6,20 +6,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 from drlbench.sb3_import import ALGOS, actor_from_sb3, algo_class, sb3_predict
-from drlbench.tasks import make_env
 
 
-def _observations(env_id: str, n: int = 200, seed: int = 123) -> np.ndarray:
-    env = make_env(env_id)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    out = []
-    for _ in range(n):
-        out.append(obs)
-        obs, _, term, trunc, _ = env.step(env.action_space.sample())
-        if term or trunc:
-            obs, _ = env.reset()
-    return np.asarray(out, dtype=np.float32)
+from .conftest import env_observations
 
 
 @pytest.mark.parametrize("normalize", [False, True], ids=["raw", "vecnormalize"])
@@ -36,6 +25,6 @@ def test_actor_matches_sb3_predict(algo, normalize):
     model.learn(128)  # a few updates so weights and running statistics are not at their init values
     vn = venv if normalize else None
     actor = actor_from_sb3(model, vn)
-    obs = _observations(env_id)
+    obs = env_observations(env_id)
     expected = sb3_predict(model, obs, vn)
     np.testing.assert_allclose(actor.act(obs), expected, atol=1e-5, rtol=0)

@@ -70,7 +70,7 @@ def test_pruning_removes_neurons_physically(builder, name):
 
 
 def test_prune_l2_30_parameter_count_is_what_30_percent_channels_imply(builder):
-    actor = builder.actor  # 11 -> 64 -> 64 -> 3
+    assert builder.actor.hidden == [64, 64] and builder.actor.obs_dim == 11  # 11 -> 64 -> 64 -> 3
     v = builder.get("prune_l2_30")
     assert v.module.hidden == [44, 44]  # int(64 * 0.7)
     assert v.n_params == 11 * 44 + 44 + 44 * 44 + 44 + 44 * 3 + 3
