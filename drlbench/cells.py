@@ -28,6 +28,7 @@ class MeasureConfig:
     energy_actions: int = 2000
     energy_min_time_s: float = 0.5  # hardware counters tick every 1-10s of ms; the estimate needs less
     memory: bool = True
+    memory_steps: int = 200  # acts run in the memory probe after loading
     energy: bool = True
 
 
@@ -40,6 +41,12 @@ class CellMeasurer:
         self.builder = builder or VariantBuilder(agent)
         self._evals: dict[tuple[str, str], tuple[EvalResult, float]] = {}
         self._runners: dict[tuple[str, str], object] = {}
+
+    def reuse_evaluation(self, cell: CellResult) -> None:
+        """Take a stored cell's returns (a finished fp32 baseline) instead of running its episodes again."""
+        seeds = [cell.seed + i for i in range(cell.episodes)]
+        result = EvalResult(cell.env_id, seeds, list(cell.returns), list(cell.lengths), int(sum(cell.lengths)))
+        self._evals[(cell.variant, cell.runtime)] = (result, cell.eval_s or 0.0)
 
     def variant(self, name: str) -> Variant:
         return self.builder.get(name)
@@ -101,7 +108,7 @@ class CellMeasurer:
     def memory(self, name: str, runtime: str | None = None):
         from drlbench.meters.memory import measure_memory
 
-        return measure_memory(self.variant(name), runtime=runtime or self.config.runtime)
+        return measure_memory(self.variant(name), runtime=runtime or self.config.runtime, steps=self.config.memory_steps)
 
     def energy(self, name: str, runtime: str | None = None):
         from drlbench.meters.energy import measure_energy, select_meter
