@@ -5,6 +5,8 @@ paper's raw ratio R_v / R_base with --return-rule raw. A failing cell is a findi
 carries both numbers.
 """
 
+import numpy as np
+
 
 def test_return(benchmark, measurers, cell, budgets, expect):
     agent, variant = cell
@@ -18,10 +20,13 @@ def test_return(benchmark, measurers, cell, budgets, expect):
                                 raw_ratio=s["raw_ratio"], normalized_score=s["normalized_score"],
                                 random_return=s["random"], seeds=result.seeds)
     if variant == "fp32":
-        # The baseline gate: ONNX export must not change what the policy does.
+        # The baseline gate: the ONNX export acts as the torch actor does. Compared action by action:
+        # returns would amplify float rounding through 1,000 chaotic steps (recorded, not gated).
         torch_result = m.evaluation("fp32", runtime="torch")
-        assert abs(result.mean - torch_result.mean) <= 0.01 * abs(torch_result.mean) + 1.0, (
-            f"{agent}: fp32 on onnxruntime returns {result.mean:.2f}, on torch {torch_result.mean:.2f}")
+        obs = m.observations()
+        gap = float(np.abs(m.runner("fp32").run(obs) - m.runner("fp32", "torch").run(obs)).max())
+        benchmark.extra_info.update(torch_return_mean=torch_result.mean, max_action_gap_onnx_vs_torch=gap)
+        assert gap <= 1e-4, f"{agent}: fp32 ONNX actions differ from torch's by up to {gap:.2e} on {len(obs)} states"
         return
     rule, threshold = budgets["return_rule"], budgets["return_threshold"]
     value = s["normalized_score"] if rule == "normalized" else s["raw_ratio"]
