@@ -6,10 +6,17 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+import sys
+
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from drlbench.errors import DrlbenchError, unknown
+
+# MuJoCo 4 prints a deprecation warning ('settotalmass') each time HalfCheetah's XML is compiled,
+# i.e. for every env a sweep creates; keep every other MuJoCo warning.
+mujoco.set_mju_user_warning(lambda msg: None if "deprecated" in msg else print(f"MuJoCo warning: {msg}", file=sys.stderr))
 
 DEFAULT_VERSION = "v5"
 ACCEPTED_VERSIONS = ("v5", "v4")

@@ -69,9 +69,17 @@ class _RangeObserver(nn.Module):
 
 
 class _QATLinear(nn.Module):
-    def __init__(self, linear: nn.Linear, momentum: float):
+    """Linear with fake-quantized input, weight and output.
+
+    With a ReLU after it, the ReLU moves inside and the output is observed after it: ORT's static
+    quantizer folds a ReLU into the following QuantizeLinear (its range starts at 0), so that is
+    the tensor the int8 graph quantizes. A tanh stays outside, in float, as in the int8 graph.
+    """
+
+    def __init__(self, linear: nn.Linear, momentum: float, relu: bool = False):
         super().__init__()
         self.linear = linear
+        self.relu = relu
         self.obs_in = _RangeObserver(momentum)
         self.obs_out = _RangeObserver(momentum)
 
@@ -79,12 +87,20 @@ class _QATLinear(nn.Module):
         w = self.linear.weight
         scale = float(w.detach().abs().max().clamp_min(1e-12)) / 127.0
         wq = torch.fake_quantize_per_tensor_affine(w, scale, 0, -127, 127)
-        return self.obs_out(nn.functional.linear(self.obs_in(x), wq, self.linear.bias))
+        y = nn.functional.linear(self.obs_in(x), wq, self.linear.bias)
+        return self.obs_out(torch.relu(y) if self.relu else y)
 
 
 def _to_qat(actor: Actor, momentum: float) -> Actor:
     student = copy.deepcopy(actor).train()
-    student.body = nn.Sequential(*[_QATLinear(m, momentum) if isinstance(m, nn.Linear) else m for m in student.body])
+    modules, layers = list(student.body), []
+    for i, m in enumerate(modules):
+        if isinstance(m, nn.Linear):
+            relu = i + 1 < len(modules) and isinstance(modules[i + 1], nn.ReLU)
+            layers.append(_QATLinear(m, momentum, relu))
+        elif not isinstance(m, nn.ReLU):  # ReLUs live inside their _QATLinear
+            layers.append(m)
+    student.body = nn.Sequential(*layers)
     student.head = _QATLinear(student.head, momentum)
     return student
 
@@ -95,7 +111,10 @@ def _qat_layers(student: Actor) -> list[_QATLinear]:
 
 def _from_qat(student: Actor) -> Actor:
     plain = copy.deepcopy(student).eval()
-    plain.body = nn.Sequential(*[m.linear if isinstance(m, _QATLinear) else m for m in plain.body])
+    layers: list[nn.Module] = []
+    for m in plain.body:
+        layers += ([m.linear, nn.ReLU()] if m.relu else [m.linear]) if isinstance(m, _QATLinear) else [m]
+    plain.body = nn.Sequential(*layers)
     plain.head = plain.head.linear
     return plain
 
@@ -160,22 +179,27 @@ def export_qat_onnx(finetuned: Actor, quantizers: list, calibration_obs: np.ndar
     """int8 QDQ ONNX whose activation scales are the QAT ones (not re-calibrated)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from drlbench.compress.ptq import _ObsReader, _run_in_tmp
+    from drlbench.compress.ptq import PTSQ_CONFIG, _ObsReader, _run_in_tmp
 
     fp32 = export_onnx(finetuned, finetuned.obs_dim)
-    gemms = [n for n in onnx.load_from_string(fp32).graph.node if n.op_type in ("Gemm", "MatMul")]
+    graph = onnx.load_from_string(fp32).graph
+    gemms = [n for n in graph.node if n.op_type in ("Gemm", "MatMul")]
     if len(gemms) != len(quantizers):
         raise RuntimeError(f"expected {len(quantizers)} Gemm nodes in the exported actor, found {len(gemms)}")
+    relu_after = {n.input[0]: n.output[0] for n in graph.node if n.op_type == "Relu"}
     overrides = {}
     for node, (q_in, q_out) in zip(gemms, quantizers):
-        for name, q in ((node.input[0], q_in), (node.output[0], q_out)):
+        names = [(node.input[0], q_in), (node.output[0], q_out)]
+        if node.output[0] in relu_after:  # the ReLU output shares the (folded) output quantizer
+            names.append((relu_after[node.output[0]], q_out))
+        for name, q in names:
             overrides[name] = [{"scale": np.array(q.scale, dtype=np.float32),
-                                 "zero_point": np.array(q.onnx_zero_point, dtype=np.uint8)}]
+                                "zero_point": np.array(q.onnx_zero_point, dtype=np.uint8)}]
     return _run_in_tmp(
         lambda src, dst: quantize_static(
             src, dst, _ObsReader(calibration_obs[:256]), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
-            op_types_to_quantize=["MatMul", "Gemm"], calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=list(PTSQ_CONFIG["ops"]), calibrate_method=CalibrationMethod.MinMax,
             extra_options={"TensorQuantOverrides": overrides},
         ),
         fp32,
