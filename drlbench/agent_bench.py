@@ -39,7 +39,7 @@ def benchmark_agent(agent: Agent, variants: list[str], out: Path, config: Measur
                     progress: bool = True) -> list[CellResult]:
     from tqdm import tqdm
 
-    from drlbench.store import CellKey, ResultStore, library_versions, machine_info
+    from drlbench.store import CellKey, ResultStore
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def benchmark_agent(agent: Agent, variants: list[str], out: Path, config: Measur
     cells = []
     with ResultStore(out / "results.db") as store:
         run_id = store.start_run({"agent": agent.id, "source": agent.card.get("source"), "variants": names,
-                                  "episodes": cfg.episodes, "seed": cfg.seed}, machine_info(), library_versions())
+                                  "episodes": cfg.episodes, "seed": cfg.seed})
         for name in tqdm(names, unit="variant", disable=not progress):
             key = CellKey.make(agent.id, name, cfg.runtime, cfg.episodes, cfg.seed)
             cell = store.get(key)

@@ -54,7 +54,8 @@ from drlbench.actor import Actor
 from drlbench.errors import DrlbenchError, unknown
 from drlbench.sb3_import import ALGOS
 from drlbench.tasks import make_env, random_action_observations
-from drlbench.zoo import Agent, library_versions
+from drlbench.provenance import library_versions
+from drlbench.zoo import Agent
 
 ACCEPTED = "an SB3 / sb3-contrib .zip, an ONNX actor or a TorchScript actor"
 TRUST_HINT = "pass --trust-pickle (trust_pickle=True) only if you trust where the file comes from"

@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sqlite3
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
 from drlbench.errors import DrlbenchError
+from drlbench.provenance import library_versions, machine_info
 from drlbench.results import CellResult
 from drlbench.variants import parse_variant
 
 SCHEMA_VERSION = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_S = 30.0
-_VERSIONED = ("drlbench", "numpy", "torch", "onnx", "onnxruntime", "gymnasium", "mujoco",
-              "stable-baselines3", "sb3-contrib", "torch-pruning")
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
@@ -93,23 +90,6 @@ ABSENT = _Absent()  # stands for an argument one side of check_args does not hav
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def machine_info() -> dict:
-    return {"node": platform.node(), "system": platform.platform(), "machine": platform.machine(),
-            "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version()}
-
-
-def library_versions() -> dict:
-    """Installed versions of the libraries that shape a cell's numbers (None when absent)."""
-    versions = {}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _to_json(obj: Any) -> str:

@@ -126,12 +126,15 @@ def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
 
 
 def sweep(args: SweepArgs) -> dict:
-    from drlbench.store import ResultStore, library_versions, machine_info
+    from drlbench.store import ResultStore
 
     if args.workers < 1:
         raise DrlbenchError(f"--workers must be >= 1, got {args.workers}")
     if args.episodes < 1:
         raise DrlbenchError(f"--episodes must be >= 1, got {args.episodes}")
+    from drlbench.grid import resolve
+
+    resolve(args.agents, args.variants, args.grid)  # bad names fail here, before a store is created
     recorded_keys = dict((k, v) for k, v in asdict(args).items() if k in MEASUREMENT_ARGS)
     with ResultStore(args.out) as store:
         # the selection (agents, variants, grid) and worker count may change: finished cells are skipped
@@ -142,8 +145,7 @@ def sweep(args: SweepArgs) -> dict:
                                 "rerun with the store's settings or use another --out")
         units, skipped = plan(args, store.done_keys())
         run_id = store.start_run(recorded_keys | {"agents": args.agents, "variants": args.variants,
-                                                  "grid": args.grid, "workers": args.workers},
-                                 machine_info(), library_versions())
+                                                  "grid": args.grid, "workers": args.workers})
     total = sum(len(v) for _, v in units)
     if skipped:
         print(f"{args.out}: {skipped} cells already finished, {total} to go")

@@ -100,7 +100,8 @@ def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
 
 def train(args: TrainArgs) -> Path:
     from drlbench.evaluate import evaluate
-    from drlbench.zoo import Agent, agent_id, library_versions, save_agent
+    from drlbench.provenance import library_versions
+    from drlbench.zoo import Agent, agent_id, save_agent
 
     torch.set_num_threads(1)
     task = parse_task(args.task)

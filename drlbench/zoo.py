@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -92,19 +91,3 @@ def save_agent(agent: Agent, folder: Path) -> Path:
     else:
         os.replace(tmp, folder)
     return folder
-
-
-def library_versions() -> dict:
-    import gymnasium
-    import mujoco
-    import numpy
-    import torch
-
-    versions = {"python": platform.python_version(), "torch": torch.__version__, "gymnasium": gymnasium.__version__,
-                "mujoco": mujoco.__version__, "numpy": numpy.__version__}
-    for mod in ("stable_baselines3", "sb3_contrib", "onnxruntime", "onnx", "torch_pruning"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
-    return versions
