@@ -42,6 +42,9 @@ class CellMeasurer:
         self._evals: dict[tuple[str, str], tuple[EvalResult, float]] = {}
         self._runners: dict[tuple[str, str], object] = {}
 
+    def has_evaluation(self, name: str, runtime: str | None = None) -> bool:
+        return (name, runtime or self.config.runtime) in self._evals
+
     def reuse_evaluation(self, cell: CellResult) -> None:
         """Take a stored cell's returns (a finished fp32 baseline) instead of running its episodes again."""
         seeds = [cell.seed + i for i in range(cell.episodes)]

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
+from drlbench.errors import DrlbenchError
 from drlbench.tasks import make_env
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -62,8 +63,6 @@ class EvalResult:
 def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0, max_batch: int | None = None) -> EvalResult:
     """Run `episodes` episodes on seeds seed, seed+1, …; `policy` maps [B, obs] -> [B, act]."""
     if episodes < 1:
-        from drlbench.errors import DrlbenchError
-
         raise DrlbenchError(f"episodes must be >= 1, got {episodes}")
     seeds = [seed + i for i in range(episodes)]
     returns = np.zeros(episodes)

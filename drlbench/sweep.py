@@ -87,7 +87,7 @@ def _run_agent(task) -> tuple[str, int, float]:
     done = 0
     with ResultStore(args.out) as store:
         baseline = store.get(CellKey.make(agent_id, "fp32", args.runtime, args.episodes, args.seed))
-        if baseline is not None and ("fp32", args.runtime) not in measurer._evals:
+        if baseline is not None and not measurer.has_evaluation("fp32"):
             measurer.reuse_evaluation(baseline)  # another piece (or an earlier run) already ran fp32
         for name in variants:
             if store.has(CellKey.make(agent_id, name, args.runtime, args.episodes, args.seed)):

@@ -11,6 +11,7 @@ Any `prune_l{1,2}_NN` with 1 <= NN <= 99 is accepted; the paper's grid is 05 …
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -116,6 +117,17 @@ class Variant:
         return folder
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 class VariantBuilder:
     """Builds an agent's variants on demand and keeps them: each artifact is made once.
 
@@ -156,7 +168,7 @@ class VariantBuilder:
         return self._cache[recipe.name]
 
     def _build(self, recipe: Recipe) -> Variant:
-        from drlbench.compress import onnx_export, ptq
+        from drlbench.compress import onnx_export
 
         actor, aid = self.actor, self.agent.id
         if recipe.kind == "fp32":
@@ -171,7 +183,13 @@ class VariantBuilder:
                            PRUNE_CONFIG | {"p": p, "ratio": recipe.ratio, "hidden": pruned.hidden,
                                            "baseline_hidden": actor.hidden})
         fp32 = self.get("fp32").onnx
-        logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer warns about pre-processing on every call
+        with _quiet_root_logger():  # ORT's quantizer warns about pre-processing on every call
+            return self._build_int8(recipe, fp32)
+
+    def _build_int8(self, recipe: Recipe, fp32: bytes) -> Variant:
+        from drlbench.compress import ptq
+
+        actor, aid = self.actor, self.agent.id
         if recipe.kind == "ptdq":
             return Variant(aid, recipe, ptq.ptdq(fp32), actor.n_params(), None, dict(ptq.PTDQ_CONFIG))
         if recipe.kind == "ptsq":
