@@ -1,7 +1,8 @@
 """Batch-1 latency of every agent × variant, fp32 on the same runtime in the same group.
 
 pytest-benchmark times `runner.run(obs)` (mean/median gate via --benchmark-compare-fail); our own
-check gates the tail: the variant's p90 over the fp32 p90, measured side by side in this run.
+check gates the tail: the variant's p90 over the fp32 p90, measured side by side in this run, and
+re-measured (up to 3 times) before a cell is called slower.
 """
 
 import pytest
@@ -17,14 +18,14 @@ def test_latency(benchmark, measurers, cell, budgets, expect):
     runner = m.runner(variant)
     obs = m.observations()[:1]
     benchmark.group = f"{agent} latency onnxruntime batch=1"
-    v, b, p90_ratio, p50_ratio = m.latency(variant)
+    limit = budgets["latency_p90_ratio"]
+    v, b, p90_ratio, p50_ratio, attempts = m.latency_confirmed(variant, limit)
     _record(benchmark, v, fp32_p90_us=b.p90_us, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio,
-            artifact_bytes=m.variant(variant).artifact_bytes)
+            artifact_bytes=m.variant(variant).artifact_bytes, latency_attempts=attempts)
     benchmark(runner.run, obs)
     if variant == "fp32":
         return  # the reference of its group
     expect(agent, variant, "latency")
-    limit = budgets["latency_p90_ratio"]
     assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90_us:.1f} µs is {p90_ratio:.2f}× fp32's {b.p90_us:.1f} µs "
                                 f"(budget {limit}×, onnxruntime, batch 1)")
 
@@ -36,13 +37,14 @@ def test_latency_torch(benchmark, measurers, cell, budgets, expect):
     m = measurers(agent)
     runner = m.runner(variant, "torch")
     benchmark.group = f"{agent} latency torch batch=1"
-    v, b, p90_ratio, p50_ratio = m.latency(variant, runtime="torch")
-    _record(benchmark, v, fp32_p90_us=b.p90_us, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio)
+    limit = budgets["latency_p90_ratio"]
+    v, b, p90_ratio, p50_ratio, attempts = m.latency_confirmed(variant, limit, runtime="torch")
+    _record(benchmark, v, fp32_p90_us=b.p90_us, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio,
+            latency_attempts=attempts)
     benchmark(runner.run, m.observations()[:1])
     if variant == "fp32":
         return
     expect(agent, variant, "latency")
-    limit = budgets["latency_p90_ratio"]
     assert p90_ratio <= limit, f"{agent}/{variant} (torch): p90 {p90_ratio:.2f}× fp32's (budget {limit}×)"
 
 

