@@ -1,0 +1,35 @@
+"""`drlbench train` smoke tests (tiny budgets): every algorithm trains, checkpoints, resumes, exports."""
+
+import json
+
+import pytest
+
+from drlbench.actor import load_actor
+from drlbench.cli import main
+from drlbench.sb3_import import ALGOS
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_train_exports_an_agent_with_its_card(algo, tmp_path, capsys):
+    out = tmp_path / "agent"
+    code = main(["train", "--algo", algo, "--task", "Hopper", "--steps", "300", "--checkpoint-every", "300",
+                 "--run-dir", str(tmp_path / "runs"), "--out", str(out), "--no-progress"])
+    assert code == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["id"] == f"{algo}-hopper" and card["env_id"] == "Hopper-v5"
+    assert card["training_steps"] >= 300 and card["evaluation"]["n"] == 10
+    assert card["hyperparams"]["steps"] > 0 and "rl-baselines3-zoo" in card["hyperparams_source"]
+    assert load_actor(out / "actor.safetensors").obs_dim == 11
+    assert (tmp_path / "runs" / f"{algo}-hopper-v5-s0" / "checkpoint" / "model.zip").is_file()
+
+
+def test_train_resumes_from_its_last_checkpoint(tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "agent"
+    base = ["train", "--algo", "sac", "--task", "Hopper", "--checkpoint-every", "200", "--run-dir", str(runs),
+            "--out", str(out), "--no-progress"]
+    assert main(base + ["--steps", "200"]) == 0
+    assert (runs / "sac-hopper-v5-s0" / "checkpoint" / "replay_buffer.pkl").is_file()
+    assert main(base + ["--steps", "400"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["training_steps"] == 400
+    assert [row[0] for row in card["training_curve"]] == [200, 400]  # the first 200 steps were not redone
