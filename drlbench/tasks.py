@@ -35,17 +35,6 @@ class Task:
     def env_id(self) -> str:
         return f"{self.name}-{self.version}"
 
-    @property
-    def key(self) -> str:
-        """Lower-case name used in agent ids (`sac-hopper`)."""
-        return self.name.lower()
-
-    def make(self, **kwargs) -> gym.Env:
-        return make_env(self.env_id, **kwargs)
-
-    def random_return(self) -> float | None:
-        return random_returns().get(self.env_id, {}).get("mean")
-
 
 def parse_task(name: str) -> Task:
     """Accept `Hopper`, `hopper`, `Hopper-v5`, `hopper-v4`."""
