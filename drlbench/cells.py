@@ -133,6 +133,7 @@ class CellMeasurer:
                               n_actions=self.config.energy_actions, min_time_s=self.config.energy_min_time_s)
 
     def measure(self, name: str) -> CellResult:
+        t0 = time.perf_counter()
         cfg, agent, variant = self.config, self.agent, self.variant(name)
         result = self.evaluation(name)
         scores = self.return_scores(name)
@@ -158,4 +159,5 @@ class CellMeasurer:
             en = self.energy(name)
             cell.energy_j_per_1k_actions, cell.energy_source = en.joules_per_1k_actions, en.source
             cell.energy_j_per_episode = en.joules_per_1k_actions * sum(result.lengths) / len(result.lengths) / 1000
+        cell.cell_s = time.perf_counter() - t0
         return cell

@@ -715,6 +715,52 @@ def findings_section(items: list[Finding]) -> list[str]:
     return lines
 
 
+# --- what the sweep cost ----------------------------------------------------------------------
+
+def _wall_s(run: dict) -> float | None:
+    from datetime import datetime
+
+    if not run.get("finished_at"):
+        return None
+    return (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
+
+
+def cost_section(sel: Selection, runs: list[dict]) -> list[str]:
+    """Per-cell wall time by task (one thread each, as recorded by the sweep) and each run's wall time."""
+    lines = ["## Sweep cost", "",
+             "Measured wall time of each cell on one thread: the variant's build, its episodes and the meters "
+             "(the fp32 cell also pays for the calibration rollouts). The sum is the serial cost; runs with "
+             "`--workers N` share it out.", ""]
+    timed = [c for c in sel.cells if c.cell_s is not None]
+    if not timed:
+        return lines + ["Not recorded: these cells come from a version of drlbench that did not time cells.", ""]
+    rows = []
+    for task in sorted({c.task for c in timed}):
+        mine = [c for c in timed if c.task == task]
+        secs = [c.cell_s for c in mine]
+        steps = sum(sum(c.lengths) for c in mine)
+        rows.append([task, str(len({c.agent for c in mine})), str(len(mine)), f"{steps:,}",
+                     f"{np.median(secs):.2f}", f"{np.mean(secs):.2f}", f"{max(secs):.2f}", f"{sum(secs):.0f}",
+                     f"{sum(c.eval_s or 0.0 for c in mine) / sum(secs):.0%}"])
+    secs = [c.cell_s for c in timed]
+    rows.append(["all", str(len({c.agent for c in timed})), str(len(timed)),
+                 f"{sum(sum(c.lengths) for c in timed):,}", f"{np.median(secs):.2f}", f"{np.mean(secs):.2f}",
+                 f"{max(secs):.2f}", f"{sum(secs):.0f}",
+                 f"{sum(c.eval_s or 0.0 for c in timed) / sum(secs):.0%}"])
+    lines += md_table(["task", "agents", "cells", "env steps evaluated", "s per cell (median)", "(mean)", "(max)",
+                       "total s", "share in episodes"], rows)
+    if runs:
+        lines += ["", "Sweep runs recorded in the store (wall time from start to finish; a run killed before "
+                  "it finished has none):", ""]
+        lines += md_table(["run", "workers", "agents", "variants", "started (UTC)", "wall s"],
+                          [[str(r["id"]), str(r["args"].get("workers", "—")),
+                            ", ".join(r["args"].get("agents") or []) or "all bundled",
+                            ", ".join(r["args"].get("variants") or []) or "paper grid",
+                            r["started_at"], num(_wall_s(r), 0) if _wall_s(r) is not None else "unfinished"]
+                           for r in runs])
+    return lines + [""]
+
+
 # --- the report --------------------------------------------------------------------------------
 
 def header_section(sel: Selection, paper: dict, rule: str) -> list[str]:
@@ -744,17 +790,17 @@ def data_notes(sel: Selection) -> list[str]:
     return lines + [f"- {n}" for n in sel.notes] + [""]
 
 
-def _load(store_or_cells) -> tuple[list[CellResult], str]:
+def _load(store_or_cells) -> tuple[list[CellResult], str, list[dict]]:
     if isinstance(store_or_cells, (str, os.PathLike)):
         with ResultStore(store_or_cells, create=False) as store:
             return _load(store)
     if isinstance(store_or_cells, ResultStore):
-        cells, source = store_or_cells.cells(), f"store {store_or_cells.path}"
+        cells, source, runs = store_or_cells.cells(), f"store {store_or_cells.path}", store_or_cells.runs()
     else:
-        cells, source = list(store_or_cells), "cells given in memory"
+        cells, source, runs = list(store_or_cells), "cells given in memory", []
     if not cells:
         raise DrlbenchError(f"{source} has no finished cells; run drlbench sweep first")
-    return cells, source
+    return cells, source, runs
 
 
 def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[CellResult], out_dir: str | os.PathLike,
@@ -762,7 +808,7 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
     """Write report.md and the figures into out_dir; returns their paths, report.md first."""
     if rule not in RULES:
         raise unknown("rule", rule, RULES)
-    cells, source = _load(store_or_cells)
+    cells, source, runs = _load(store_or_cells)
     paper = paper_results()
     sel = select(cells, runtime, source, paper)
     out = Path(out_dir)
@@ -773,7 +819,7 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
                         figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):
         lines += part
         figures += paths
-    lines += findings_section(findings(sel, paper, rule)) + data_notes(sel)
+    lines += findings_section(findings(sel, paper, rule)) + cost_section(sel, runs) + data_notes(sel)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return [report, *figures]

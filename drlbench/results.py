@@ -53,6 +53,7 @@ class CellResult:
     # cost of producing the cell
     build_s: float | None = None
     eval_s: float | None = None
+    cell_s: float | None = None  # wall time of the whole cell: builds it triggered, episodes, meters
     build: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

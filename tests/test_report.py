@@ -205,6 +205,30 @@ def test_missing_variants_are_shown_missing_not_invented(tmp_path):
     assert "agents with PTDQ, PTSQ and QAT cells: 2" in text
 
 
+def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
+    cells = dataset()
+    for c in cells:  # synthetic cell times: 2 s per Hopper cell, 5 s per Ant / HumanoidStandup cell
+        c.cell_s, c.eval_s = (2.0, 1.5) if c.task == "Hopper" else (5.0, 4.0)
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run = store.start_run({"workers": 2, "agents": [], "variants": []})
+        for c in cells:
+            store.put(c, run)
+        store.finish_run(run)
+        store.start_run({"workers": 1, "agents": ["sac-hopper"], "variants": []})  # killed: never finished
+    text = write_report(tmp_path / "r.sqlite", tmp_path / "out")[0].read_text()
+    hopper = row(text, "Hopper", "## Sweep cost")
+    assert hopper.split(" | ")[1:8] == ["1", "32", "320,000", "2.00", "2.00", "2.00", "64"]
+    assert hopper.endswith("| 75% |")
+    assert row(text, "all", "## Sweep cost").split(" | ")[2:4] == ["96", "960,000"]
+    assert row(text, "1", "## Sweep cost").split(" | ")[1:4] == ["2", "all bundled", "paper grid"]
+    assert row(text, "2", "## Sweep cost").endswith("| unfinished |")
+
+
+def test_sweep_cost_of_untimed_cells_says_not_recorded(report):
+    _, text = report
+    assert "Not recorded: these cells come from a version of drlbench that did not time cells." in text
+
+
 def test_empty_store_is_an_error(tmp_path):
     with ResultStore(tmp_path / "empty.sqlite") as store:
         with pytest.raises(DrlbenchError, match="store .*empty.sqlite has no finished cells; run drlbench sweep first"):

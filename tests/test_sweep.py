@@ -34,6 +34,8 @@ def test_two_workers_give_the_same_returns_as_one(tmp_path):
     s2 = sweep(args(two, workers=2))
     assert s1["cells"] == s2["cells"] == len(VARIANTS)
     assert returns_by_variant(one) == returns_by_variant(two)
+    with ResultStore(two) as store:  # each cell's cost is recorded for the report's "Sweep cost"
+        assert all(c.cell_s >= c.eval_s > 0 for c in store.cells())
 
 
 def test_sigkill_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
