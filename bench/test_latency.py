@@ -26,7 +26,8 @@ def test_latency(benchmark, measurers, cell, budgets, expect):
     if variant == "fp32":
         return  # the reference of its group
     expect(agent, variant, "latency")
-    assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90_us:.1f} µs is {p90_ratio:.2f}× fp32's {b.p90_us:.1f} µs "
+    assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90_us:.1f} µs is {p90_ratio:.2f}× "
+                                f"fp32's {b.p90_us:.1f} µs "
                                 f"(budget {limit}×, onnxruntime, batch 1)")
 
 
@@ -56,5 +57,6 @@ def test_runtime_onnxruntime_vs_torch(measurers, agent_id, budgets, expect, reco
     record_property("torch_fp32_p50_us", torch_.p50_us)
     expect(agent_id, "fp32", "runtime")
     limit = budgets["ort_vs_torch_fp32"]
-    assert p50_ratio <= limit, (f"{agent_id}: ONNX Runtime fp32 p50 {ort.p50_us:.1f} µs is {p50_ratio:.2f}× torch eager's "
+    assert p50_ratio <= limit, (f"{agent_id}: ONNX Runtime fp32 p50 {ort.p50_us:.1f} µs is "
+                                f"{p50_ratio:.2f}× torch eager's "
                                 f"{torch_.p50_us:.1f} µs (budget {limit}×)")

@@ -132,7 +132,8 @@ def load_actor(path: Path) -> Actor:
     try:
         actor.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise DrlbenchError(f"corrupt weight file {path}: tensors do not match the stored architecture ({exc})") from None
+        raise DrlbenchError(f"corrupt weight file {path}: tensors do not match the stored architecture "
+                            f"({exc})") from None
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise DrlbenchError(f"weight file {path} has NaN or Inf in {name!r}")

@@ -27,7 +27,8 @@ def agent_table(cells: list[CellResult], threshold: float = 0.9) -> str:
     for c in cells:
         half = (c.return_ci95_hi - c.return_ci95_lo) / 2
         keeps = "baseline" if c.variant == "fp32" else ("yes" if c.normalized_score >= threshold else "no")
-        energy = _f(c.energy_j_per_1k_actions, 4) + (" (estimate)" if c.energy_source and "estimate" in c.energy_source else "")
+        estimated = c.energy_source and "estimate" in c.energy_source
+        energy = _f(c.energy_j_per_1k_actions, 4) + (" (estimate)" if estimated else "")
         rows.append("| " + " | ".join([
             c.variant, f"{c.return_mean:,.1f} ± {half:,.1f} (n={c.episodes})", _f(c.normalized_score, 3),
             _f(c.raw_ratio, 3), keeps, f"{_f(c.latency_us_p50)} / {_f(c.latency_us_p90)}", f"{c.artifact_bytes:,}",

@@ -23,9 +23,10 @@ reported (pytest XPASS).
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from drlbench.errors import DrlbenchError
 
@@ -97,7 +98,8 @@ def load_budgets(path: str | Path) -> Budgets:
     unknown_sections = set(data) - {"budgets", "expect"}
     if unknown_sections:
         key = sorted(unknown_sections)[0]
-        raise fail(key, "unknown section; accepted: [budgets], [[expect]]", _line_of(text, f"[{key}") or _line_of(text, key))
+        raise fail(key, "unknown section; accepted: [budgets], [[expect]]",
+                   _line_of(text, f"[{key}") or _line_of(text, key))
     values = dict(DEFAULTS)
     for key, value in data.get("budgets", {}).items():
         if key not in DEFAULTS:

@@ -52,9 +52,9 @@ from torch import nn
 
 from drlbench.actor import Actor
 from drlbench.errors import DrlbenchError, unknown
+from drlbench.provenance import library_versions
 from drlbench.sb3_import import ALGOS
 from drlbench.tasks import make_env, random_action_observations
-from drlbench.provenance import library_versions
 from drlbench.zoo import Agent
 
 ACCEPTED = "an SB3 / sb3-contrib .zip, an ONNX actor or a TorchScript actor"

@@ -89,7 +89,8 @@ class CellMeasurer:
         """Real states (fp32 rollouts on seeds disjoint from evaluation) to feed the meters."""
         return self.builder.calibration_states()
 
-    def latency(self, name: str, runtime: str | None = None, baseline: str = "fp32", baseline_runtime: str | None = None):
+    def latency(self, name: str, runtime: str | None = None, baseline: str = "fp32",
+                baseline_runtime: str | None = None):
         """Variant and baseline latency measured side by side in alternating blocks.
 
         Returns (variant stats of the last block, baseline stats of the last block, median p90 ratio,
@@ -124,7 +125,8 @@ class CellMeasurer:
     def memory(self, name: str, runtime: str | None = None):
         from drlbench.meters.memory import measure_memory
 
-        return measure_memory(self.variant(name), runtime=runtime or self.config.runtime, steps=self.config.memory_steps)
+        return measure_memory(self.variant(name), runtime=runtime or self.config.runtime,
+                              steps=self.config.memory_steps)
 
     def energy(self, name: str, runtime: str | None = None):
         from drlbench.meters.energy import measure_energy, select_meter
@@ -140,14 +142,16 @@ class CellMeasurer:
         lat, _, _, _ = self.latency(name)
         lo, hi = result.ci95
         cell = CellResult(
-            agent=agent.id, algo=agent.algo or "unknown", task=agent.card["task"], env_id=agent.env_id, variant=variant.name,
+            agent=agent.id, algo=agent.algo or "unknown", task=agent.card["task"], env_id=agent.env_id,
+            variant=variant.name,
             family=variant.recipe.family, kind=variant.recipe.kind, ratio=variant.recipe.ratio, runtime=cfg.runtime,
             episodes=result.n, seed=cfg.seed, returns=result.returns, lengths=result.lengths,
             return_mean=result.mean, return_std=result.std, return_ci95_lo=lo, return_ci95_hi=hi,
             baseline_return_mean=scores["baseline"], raw_ratio=scores["raw_ratio"],
             normalized_score=scores["normalized_score"], random_return_mean=scores["random"],
             artifact_bytes=variant.artifact_bytes, n_params=variant.n_params,
-            latency_us_mean=lat.mean_us, latency_us_p50=lat.p50_us, latency_us_p90=lat.p90_us, latency_us_p99=lat.p99_us,
+            latency_us_mean=lat.mean_us, latency_us_p50=lat.p50_us, latency_us_p90=lat.p90_us,
+            latency_us_p99=lat.p99_us,
             threads=cfg.threads, build_s=variant.build.get("build_s"), eval_s=self._evals[(name, cfg.runtime)][1],
             build=variant.build,
         )

@@ -38,7 +38,8 @@ def _cmd_zoo(ns) -> int:
     for aid in bundled_ids():
         card = load_agent(aid).card
         ev = card.get("evaluation", {})
-        rows.append({"id": aid, "algo": card["algo"], "env_id": card["env_id"], "training_steps": card.get("training_steps"),
+        rows.append({"id": aid, "algo": card["algo"], "env_id": card["env_id"],
+                     "training_steps": card.get("training_steps"),
                      "return_mean": ev.get("mean"), "return_std": ev.get("std"), "episodes": ev.get("n"),
                      "hidden": card.get("actor", {}).get("hidden"), "path": str(ZOO_DIR / aid)})
     lines = [f"{'agent':26s} {'env':20s} {'steps':>9s} {'return':>18s}  hidden"]
@@ -65,7 +66,8 @@ def _cmd_evaluate(ns) -> int:
            "return": {k: v for k, v in result.summary().items() if k != "env_id"},
            "artifact_bytes": variant.artifact_bytes, "n_params": variant.n_params, "build": variant.build}
     text = [f"{agent.id} / {variant.name} on {runner.runtime}: return {result.mean:.2f} ± {result.std:.2f} "
-            f"(95% CI {result.ci95[0]:.2f} … {result.ci95[1]:.2f}, n={result.n}, seeds {ns.seed}…{ns.seed + ns.episodes - 1}, "
+            f"(95% CI {result.ci95[0]:.2f} … {result.ci95[1]:.2f}, n={result.n}, "
+            f"seeds {ns.seed}…{ns.seed + ns.episodes - 1}, "
             f"mean length {out['return']['mean_length']:.0f})",
             f"artifact {variant.artifact_bytes:,} bytes, {variant.n_params:,} parameters"]
     if variant.name != "fp32" and not ns.no_baseline:
@@ -126,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a zoo agent with SB3 (resumable) and export it")
     t.add_argument("--algo", required=True, choices=["trpo", "ppo", "ddpg", "td3", "sac"])
-    t.add_argument("--task", required=True, help="HalfCheetah, HumanoidStandup, Ant, Humanoid, Hopper (-v5 default, -v4 accepted)")
+    t.add_argument("--task", required=True,
+                   help="HalfCheetah, HumanoidStandup, Ant, Humanoid, Hopper (-v5 default, -v4 accepted)")
     t.add_argument("--steps", type=int, default=None, help="training steps (default: the budget in hyperparams.py)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--run-dir", default="runs", help="checkpoint folder (default: runs/)")

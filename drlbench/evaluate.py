@@ -60,7 +60,8 @@ class EvalResult:
         }
 
 
-def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0, max_batch: int | None = None) -> EvalResult:
+def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
+             max_batch: int | None = None) -> EvalResult:
     """Run `episodes` episodes on seeds seed, seed+1, …; `policy` maps [B, obs] -> [B, act]."""
     if episodes < 1:
         raise DrlbenchError(f"episodes must be >= 1, got {episodes}")

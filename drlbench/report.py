@@ -386,7 +386,8 @@ def figure1(sel: Selection, out: Path) -> tuple[list[str], list[Path]]:
     fig.suptitle("Quantized ÷ fp32: mean over agents ± 95 % CI (dots: agents)")
     fig.tight_layout()
     path = _save(fig, out / "fig1_quantization.png")
-    rows = [[KIND_LABEL[q], *(_stat_text(resource_ratios(sel.agents, _variant_picker(q), attr)) for _, attr, _ in METRICS)]
+    rows = [[KIND_LABEL[q],
+             *(_stat_text(resource_ratios(sel.agents, _variant_picker(q), attr)) for _, attr, _ in METRICS)]
             for q in QUANT]
     rows.append(["fp32 (absolute)", *(_stat_text([getattr(a.get("fp32"), attr) for a in sel.agents if a.get("fp32")])
                                       for _, attr, _ in METRICS)])

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from importlib import resources
-
-import sys
 
 import gymnasium as gym
 import mujoco
@@ -16,7 +15,8 @@ from drlbench.errors import DrlbenchError, unknown
 
 # MuJoCo 4 prints a deprecation warning ('settotalmass') each time HalfCheetah's XML is compiled,
 # i.e. for every env a sweep creates; keep every other MuJoCo warning.
-mujoco.set_mju_user_warning(lambda msg: None if "deprecated" in msg else print(f"MuJoCo warning: {msg}", file=sys.stderr))
+mujoco.set_mju_user_warning(
+    lambda msg: None if "deprecated" in msg else print(f"MuJoCo warning: {msg}", file=sys.stderr))
 
 DEFAULT_VERSION = "v5"
 ACCEPTED_VERSIONS = ("v5", "v4")
@@ -46,7 +46,8 @@ def parse_task(name: str) -> Task:
     if base.lower() not in by_key:
         raise unknown("task", name, [*TASK_NAMES, *(f"{t}-v4" for t in TASK_NAMES)])
     if version not in ACCEPTED_VERSIONS:
-        raise DrlbenchError(f"unsupported version {version!r} for task {base}; accepted: {', '.join(ACCEPTED_VERSIONS)}")
+        raise DrlbenchError(f"unsupported version {version!r} for task {base}; "
+                            f"accepted: {', '.join(ACCEPTED_VERSIONS)}")
     return Task(by_key[base.lower()], version)
 
 

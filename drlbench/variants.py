@@ -57,7 +57,8 @@ def parse_variant(name: str) -> Recipe:
         if not 0 < pct < 100:
             raise DrlbenchError(f"pruning ratio in {name!r} must be in (0, 1), i.e. 01 … 99 percent; got {pct / 100}")
         return Recipe(canon, f"prune_l{m.group(1)}", pct / 100)
-    raise unknown("variant", name, ["fp32", "ptdq", "ptsq", "qat", "prune_l1_05 … prune_l1_70", "prune_l2_05 … prune_l2_70"])
+    raise unknown("variant", name,
+                  ["fp32", "ptdq", "ptsq", "qat", "prune_l1_05 … prune_l1_70", "prune_l2_05 … prune_l2_70"])
 
 
 def select(patterns, names, kind: str) -> list[str]:

@@ -44,7 +44,8 @@ def agent_id(algo: str, task_name: str) -> str:
 def bundled_ids() -> list[str]:
     if not ZOO_DIR.is_dir():
         return []
-    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "card.json").is_file() and (p / "actor.safetensors").is_file())
+    return sorted(p.name for p in ZOO_DIR.iterdir()
+                  if (p / "card.json").is_file() and (p / "actor.safetensors").is_file())
 
 
 def load_agent_dir(path: Path) -> Agent:

@@ -35,7 +35,8 @@ def main() -> None:
         obs = np.random.default_rng(0).normal(size=(2048, dims[0])).astype(np.float32)
         fp32 = onnx_export.export_onnx(actor, dims[0])
         runners = {"torch fp32": TorchRunner(actor, dims[0]), "ort fp32": OrtRunner(fp32, dims[0]),
-                   "ort ptdq": OrtRunner(ptq.ptdq(fp32), dims[0]), "ort ptsq": OrtRunner(ptq.ptsq(fp32, obs[:512]), dims[0])}
+                   "ort ptdq": OrtRunner(ptq.ptdq(fp32), dims[0]),
+                   "ort ptsq": OrtRunner(ptq.ptsq(fp32, obs[:512]), dims[0])}
         stats = {k: [] for k in runners}
         for _ in range(a.blocks):
             for name, r in runners.items():

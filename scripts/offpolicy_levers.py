@@ -40,7 +40,8 @@ def main() -> None:
     for lever in LEVERS:
         hp = hyperparams(a.algo, task.name) | {"learning_starts": 1000, "batch_size": lever["batch_size"]}
         venv = make_vec_env(task.env_id, n_envs=lever["n_envs"], seed=0)
-        model = algo_class(a.algo)("MlpPolicy", venv, seed=0, device="cpu", **to_sb3_kwargs(hp, venv.action_space.shape[0]))
+        kwargs = to_sb3_kwargs(hp, venv.action_space.shape[0])
+        model = algo_class(a.algo)("MlpPolicy", venv, seed=0, device="cpu", **kwargs)
         model.learn(1000)  # fill learning_starts
         t0 = time.perf_counter()
         model.learn(a.steps, reset_num_timesteps=False)

@@ -26,7 +26,6 @@ from torch import nn
 from drlbench.byo import ENV_UNITS, TANH_SCALED, TANH_UNIT, load_external
 from drlbench.errors import DrlbenchError
 from drlbench.sb3_import import ALGOS, algo_class, sb3_predict
-
 from drlbench.variants import VariantBuilder
 from drlbench.zoo import load_agent_dir, save_agent
 

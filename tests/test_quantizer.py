@@ -54,7 +54,8 @@ def _ort_qdq(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> tuple[
     qt = TensorProto.INT8 if dtype == "int8" else TensorProto.UINT8
     npq = np.int8 if dtype == "int8" else np.uint8
     graph = helper.make_graph(
-        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["r"])],
+        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "s", "z"], ["r"])],
         "qdq",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
         [helper.make_tensor_value_info("q", qt, [None]), helper.make_tensor_value_info("r", TensorProto.FLOAT, [None])],

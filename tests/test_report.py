@@ -49,7 +49,8 @@ def agent_cells(agent, task, base=3000.0, quant=(0.99, 0.80, 0.90), keep=(0.30, 
     quant_res = quant_res or {"latency_us_mean": 0.8, "rss_running_mib": 1.02, "artifact_bytes": 0.27}
     prune_res = prune_res or {"rss_running_mib": 0.99}
     cells = [fake_cell(agent, task, "fp32", base, base, rand, {})]
-    cells += [fake_cell(agent, task, q, base * f, base, rand, quant_res) for q, f in zip(("ptdq", "ptsq", "qat"), quant)]
+    cells += [fake_cell(agent, task, q, base * f, base, rand, quant_res)
+              for q, f in zip(("ptdq", "ptsq", "qat"), quant)]
     for p, k in zip((1, 2), keep):
         for r in PRUNE_RATIOS:
             score = 0.97 if r / 100 <= k else 0.87 if r / 100 <= k + 0.1 else 0.3
@@ -60,7 +61,8 @@ def agent_cells(agent, task, base=3000.0, quant=(0.99, 0.80, 0.90), keep=(0.30, 
 
 
 def dataset(**overrides):
-    """Three synthetic agents: PTDQ best twice, QAT once; L2 keeps more than L1; only sac-hopper keeps 90 % past 50 %."""
+    """Three synthetic agents: PTDQ best twice, QAT once; L2 keeps more than L1; only sac-hopper keeps 90 %
+    past 50 %."""
     spec = {"sac-hopper": dict(task="Hopper"),
             "td3-ant": dict(task="Ant", base=3400.0, keep=(0.30, 0.40)),
             "ppo-humanoidstandup": dict(task="HumanoidStandup", base=100_000.0, quant=(0.95, 0.90, 0.99),

@@ -7,7 +7,6 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from drlbench.sb3_import import ALGOS, actor_from_sb3, algo_class, sb3_predict
 
-
 from .conftest import env_observations
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
