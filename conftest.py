@@ -19,18 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from drlbench.names import GRIDS, RULES
+
 ROOT = Path(__file__).parent
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("drlbench", "drlbench bench suite")
-    g.addoption("--grid", default="smoke", choices=["smoke", "paper"], help="smoke (CI) or paper grid")
+    g.addoption("--grid", default="smoke", choices=GRIDS, help="smoke (CI) or paper grid")
     g.addoption("--agents", action="append", default=[], help="agent ids or globs, comma-separated")
     g.addoption("--variants", action="append", default=[], help="variant names or globs, comma-separated")
     g.addoption("--episodes", type=int, default=10, help="evaluation episodes per cell (default 10)")
     g.addoption("--eval-seed", type=int, default=0, help="first evaluation seed (default 0)")
     g.addoption("--budgets", default=str(ROOT / "bench" / "budgets.toml"), help="budgets TOML file")
-    g.addoption("--return-rule", default=None, choices=["normalized", "raw"], help="override the return rule")
+    g.addoption("--return-rule", default=None, choices=list(RULES), help="override the return rule")
 
 
 def _grid(config):
@@ -72,6 +74,9 @@ def pytest_configure(config):
         config._drlbench_budgets = load_budgets(config.getoption("budgets"))
     except DrlbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
+    for name, low in (("episodes", 1), ("eval_seed", 0)):
+        if config.getoption(name) < low:
+            raise pytest.UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {config.getoption(name)}")
     if config.getoption("return_rule"):
         config._drlbench_budgets.values["return_rule"] = config.getoption("return_rule")
     if config.getoption("agents") or config.getoption("variants"):

@@ -1,4 +1,4 @@
-"""Energy per 1,000 batch-1 actions, from the best meter available (NVML, RAPL, else an estimate).
+"""Energy per 1,000 batch-1 actions on the CPU runtimes: RAPL where readable, else an estimate from CPU time.
 
 `energy_source` in extra_info says which; an estimate is labelled as one.
 """
@@ -17,9 +17,8 @@ def test_energy(benchmark, measurers, cell, budgets, expect):
             break
         e, b = m.energy(variant), m.energy("fp32")
         ratio = min(ratio, e.joules_per_1k_actions / b.joules_per_1k_actions)
-    benchmark.extra_info.update(joules_per_1k_actions=e.joules_per_1k_actions, energy_source=e.source,
-                                is_estimate=e.is_estimate, fp32_joules_per_1k_actions=b.joules_per_1k_actions,
-                                energy_ratio_vs_fp32=ratio)
+    benchmark.extra_info.update(e.to_extra_info())
+    benchmark.extra_info.update(fp32_energy_j_per_1k_actions=b.joules_per_1k_actions, energy_ratio_vs_fp32=ratio)
     assert e.joules_per_1k_actions > 0
     if variant == "fp32":
         return

@@ -20,7 +20,8 @@ def _f(x, digits: int = 1) -> str:
 
 
 def agent_table(cells: list[CellResult], threshold: float = 0.9) -> str:
-    """Markdown: one row per variant, fp32 first, with the 90 % verdict on both rules."""
+    """Markdown: one row per variant, fp32 first; the 90 % verdict uses the normalized score, the raw
+    ratio (the paper's rule) is shown beside it."""
     header = ["variant", "return (mean ± 95% CI, n)", "normalized score", "raw ratio", f"keeps ≥ {threshold:.0%}",
               "p50 / p90 µs", "artifact bytes", "parameters", "RSS loaded MiB", "J per 1k actions"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

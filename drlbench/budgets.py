@@ -23,12 +23,12 @@ reported (pytest XPASS).
 from __future__ import annotations
 
 import fnmatch
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
-
 from drlbench.errors import DrlbenchError
+from drlbench.names import RULES
 
 DEFAULTS = {
     "return_threshold": 0.9,
@@ -37,9 +37,9 @@ DEFAULTS = {
     "int8_artifact_ratio": 0.30,
     "energy_ratio": 1.25,
     "ort_vs_torch_fp32": 0.5,
+    "rss_running_ratio": 1.10,
 }
-RULES = ("normalized", "raw")
-CHECKS = ("return", "latency", "artifact", "energy", "runtime")
+CHECKS = ("return", "latency", "artifact", "energy", "runtime", "memory")
 EXPECT_REQUIRED = ("agent", "variant", "check", "measured", "run")
 EXPECT_KEYS = (*EXPECT_REQUIRED, "reason")
 

@@ -52,8 +52,8 @@ from torch import nn
 
 from drlbench.actor import Actor
 from drlbench.errors import DrlbenchError, unknown
+from drlbench.names import ALGOS
 from drlbench.provenance import library_versions
-from drlbench.sb3_import import ALGOS
 from drlbench.tasks import make_env, random_action_observations
 from drlbench.zoo import Agent
 

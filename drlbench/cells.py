@@ -33,14 +33,14 @@ class MeasureConfig:
 
 
 class CellMeasurer:
-    def __init__(self, agent: Agent, config: MeasureConfig | None = None, builder: VariantBuilder | None = None,
-                 random_return: float | None = None):
+    def __init__(self, agent: Agent, config: MeasureConfig | None = None, builder: VariantBuilder | None = None):
         self.agent = agent
-        self._random = random_return
+        self._random: float | None = None
         self.config = config or MeasureConfig()
         self.builder = builder or VariantBuilder(agent)
         self._evals: dict[tuple[str, str], tuple[EvalResult, float]] = {}
         self._runners: dict[tuple[str, str], object] = {}
+        self._memory: dict[tuple[str, str], object] = {}
 
     def has_evaluation(self, name: str, runtime: str | None = None) -> bool:
         return (name, runtime or self.config.runtime) in self._evals
@@ -48,7 +48,7 @@ class CellMeasurer:
     def reuse_evaluation(self, cell: CellResult) -> None:
         """Take a stored cell's returns (a finished fp32 baseline) instead of running its episodes again."""
         seeds = [cell.seed + i for i in range(cell.episodes)]
-        result = EvalResult(cell.env_id, seeds, list(cell.returns), list(cell.lengths), int(sum(cell.lengths)))
+        result = EvalResult(cell.env_id, seeds, list(cell.returns), list(cell.lengths))
         self._evals[(cell.variant, cell.runtime)] = (result, cell.eval_s or 0.0)
 
     def variant(self, name: str) -> Variant:
@@ -123,10 +123,13 @@ class CellMeasurer:
         return (*best, attempt)
 
     def memory(self, name: str, runtime: str | None = None):
+        """Peak RSS of a fresh process running the variant; probed once per (variant, runtime)."""
         from drlbench.meters.memory import measure_memory
 
-        return measure_memory(self.variant(name), runtime=runtime or self.config.runtime,
-                              steps=self.config.memory_steps)
+        key = (name, runtime or self.config.runtime)
+        if key not in self._memory:
+            self._memory[key] = measure_memory(self.variant(name), runtime=key[1], steps=self.config.memory_steps)
+        return self._memory[key]
 
     def energy(self, name: str, runtime: str | None = None):
         from drlbench.meters.energy import measure_energy, select_meter

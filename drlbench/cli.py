@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 
 from drlbench.errors import DrlbenchError
+from drlbench.names import ALGOS, GRIDS, RULES, RUNTIMES
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_seed = _int_at_least(0, "a seed >= 0 (Gymnasium accepts no negative seed)")
 
 
 def _cmd_train(ns) -> int:
@@ -51,17 +59,18 @@ def _cmd_zoo(ns) -> int:
 
 
 def _cmd_evaluate(ns) -> int:
-    from drlbench.evaluate import evaluate, normalized_score, raw_ratio
-    from drlbench.tasks import random_returns
-    from drlbench.variants import VariantBuilder, parse_variant
+    from drlbench.cells import CellMeasurer, MeasureConfig
+    from drlbench.variants import parse_variant
     from drlbench.zoo import load_agent
 
-    parse_variant(ns.variant)  # fail on a bad name before loading anything
+    recipe = parse_variant(ns.variant)  # fail on a bad name or runtime before loading or building anything
+    if ns.runtime not in recipe.runtimes:
+        raise DrlbenchError(f"variant {recipe.name} has no {ns.runtime!r} runtime; accepted: "
+                            f"{', '.join(recipe.runtimes)}")
     agent = load_agent(ns.agent)
-    builder = VariantBuilder(agent)
-    variant = builder.get(ns.variant)
-    runner = variant.runner(ns.runtime)
-    result = evaluate(runner.run, agent.env_id, ns.episodes, ns.seed)
+    cells = CellMeasurer(agent, MeasureConfig(episodes=ns.episodes, seed=ns.seed, runtime=ns.runtime))
+    variant, runner = cells.variant(recipe.name), cells.runner(recipe.name)
+    result = cells.evaluation(recipe.name)
     out = {"agent": agent.id, "variant": variant.name, "runtime": runner.runtime, "env_id": agent.env_id,
            "return": {k: v for k, v in result.summary().items() if k != "env_id"},
            "artifact_bytes": variant.artifact_bytes, "n_params": variant.n_params, "build": variant.build}
@@ -71,15 +80,13 @@ def _cmd_evaluate(ns) -> int:
             f"mean length {out['return']['mean_length']:.0f})",
             f"artifact {variant.artifact_bytes:,} bytes, {variant.n_params:,} parameters"]
     if variant.name != "fp32" and not ns.no_baseline:
-        base = evaluate(builder.get("fp32").runner(ns.runtime).run,
-                        agent.env_id, ns.episodes, ns.seed)
-        rand = random_returns().get(agent.env_id, {}).get("mean")
+        base, scores, fp32 = cells.evaluation("fp32"), cells.return_scores(recipe.name), cells.variant("fp32")
         out["baseline"] = {"mean": base.mean, "std": base.std, "returns": base.returns,
-                           "artifact_bytes": builder.get("fp32").artifact_bytes}
-        out["raw_ratio"] = raw_ratio(result.mean, base.mean)
-        out["normalized_score"] = normalized_score(result.mean, base.mean, rand)
+                           "artifact_bytes": fp32.artifact_bytes, "n_params": fp32.n_params}
+        out["raw_ratio"], out["normalized_score"] = scores["raw_ratio"], scores["normalized_score"]
+        out["random_return_mean"] = scores["random"]
         text.append(f"fp32 baseline (same seeds): {base.mean:.2f} ± {base.std:.2f}; raw ratio {out['raw_ratio']:.3f}, "
-                    f"random-normalized score {out['normalized_score']:.3f} (random policy {rand:.1f})")
+                    f"random-normalized score {out['normalized_score']:.3f} (random policy {scores['random']:.1f})")
     _print(out, ns.json, "\n".join(text))
     return 0
 
@@ -127,14 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a zoo agent with SB3 (resumable) and export it")
-    t.add_argument("--algo", required=True, choices=["trpo", "ppo", "ddpg", "td3", "sac"])
+    t.add_argument("--algo", required=True, choices=ALGOS)
     t.add_argument("--task", required=True,
                    help="HalfCheetah, HumanoidStandup, Ant, Humanoid, Hopper (-v5 default, -v4 accepted)")
-    t.add_argument("--steps", type=int, default=None, help="training steps (default: the budget in hyperparams.py)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--steps", type=_positive_int, default=None,
+                   help="training steps (default: the budget in hyperparams.py)")
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--run-dir", default="runs", help="checkpoint folder (default: runs/)")
     t.add_argument("--out", default=None, help="agent folder to write (default: drlbench/zoo/<algo>-<task>)")
-    t.add_argument("--checkpoint-every", type=int, default=50_000)
+    t.add_argument("--checkpoint-every", type=_positive_int, default=50_000)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
 
@@ -146,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("agent", help="bundled agent id (drlbench zoo) or an agent folder")
     e.add_argument("--variant", default="fp32", help="fp32, ptdq, ptsq, qat, prune_l1_05 … prune_l2_70")
     e.add_argument("--episodes", type=_positive_int, default=10)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "torch"])
+    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES)
     e.add_argument("--no-baseline", action="store_true", help="skip the paired fp32 run")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_evaluate)
@@ -156,9 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="results.db", help="result store (SQLite), created or resumed")
     s.add_argument("--agents", action="append", default=[], help="agent ids or globs, comma-separated")
     s.add_argument("--variants", action="append", default=[], help="variant names or globs, comma-separated")
-    s.add_argument("--grid", default="paper", choices=["smoke", "paper"])
+    s.add_argument("--grid", default="paper", choices=GRIDS)
     s.add_argument("--episodes", type=_positive_int, default=10)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--workers", type=_positive_int, default=1, help="parallel processes (one thread each)")
     s.add_argument("--no-memory", action="store_true", help="skip the isolated-process RSS probe")
     s.add_argument("--no-energy", action="store_true", help="skip the energy meter")
@@ -171,12 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--task", required=True, help="Gymnasium env id with Box spaces, e.g. Walker2d-v5, Pendulum-v1")
     c.add_argument("--variants", action="append", default=[], help="names or globs (default: all 32)")
     c.add_argument("--episodes", type=_positive_int, default=10)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=_seed, default=0)
     c.add_argument("--out", default="drlbench-out", help="folder for results.db, report.md and variants/")
     c.add_argument("--trust-pickle", action="store_true",
                    help="allow pickle-based files (SB3 zip, vecnormalize.pkl): only for files you trust")
     c.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (.pkl; needs --trust-pickle)")
-    c.add_argument("--algo", default=None, choices=["trpo", "ppo", "ddpg", "td3", "sac"],
+    c.add_argument("--algo", default=None, choices=ALGOS,
                    help="algorithm of an SB3 zip when it cannot be detected")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--json", action="store_true")
@@ -185,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="Markdown + PNG report (the paper's Tables 1-3, Figures 1-3) from a store")
     r.add_argument("store", help="result store written by drlbench sweep")
     r.add_argument("--out", default="report", help="output folder")
-    r.add_argument("--rule", default="normalized", choices=["normalized", "raw"], help="90 %% rule")
+    r.add_argument("--rule", default="normalized", choices=RULES, help="90 %% rule")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_cmd_report)
     return p
@@ -197,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return ns.func(ns)
     except DrlbenchError as exc:
+        print(f"drlbench {ns.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:  # unwritable --out, a file where a folder should be, a locked store
         print(f"drlbench {ns.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,7 @@ the policy call is amortized.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -26,7 +26,11 @@ class EvalResult:
     seeds: list[int]
     returns: list[float]
     lengths: list[int]
-    actions: int = field(default=0)  # env steps taken in total (= policy actions)
+
+    @property
+    def actions(self) -> int:
+        """Env steps taken in total (= policy actions)."""
+        return int(sum(self.lengths))
 
     @property
     def n(self) -> int:
@@ -52,6 +56,7 @@ class EvalResult:
         lo, hi = self.ci95
         return {
             **asdict(self),
+            "actions": self.actions,
             "n": self.n,
             "mean": self.mean,
             "std": self.std,
@@ -65,6 +70,8 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
     """Run `episodes` episodes on seeds seed, seed+1, …; `policy` maps [B, obs] -> [B, act]."""
     if episodes < 1:
         raise DrlbenchError(f"episodes must be >= 1, got {episodes}")
+    if int(seed) != seed or seed < 0:
+        raise DrlbenchError(f"seed must be an integer >= 0 (Gymnasium accepts no other), got {seed!r}")
     seeds = [seed + i for i in range(episodes)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=int)
@@ -86,7 +93,7 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
                     alive[j] = False
         for env in envs:
             env.close()
-    return EvalResult(env_id, seeds, returns.tolist(), lengths.tolist(), int(lengths.sum()))
+    return EvalResult(env_id, seeds, returns.tolist(), lengths.tolist())
 
 
 def rollout_observations(policy: Policy, env_id: str, n_obs: int, seed: int) -> np.ndarray:

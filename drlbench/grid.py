@@ -7,10 +7,10 @@ that lists what exists, never an empty run that passes.
 from __future__ import annotations
 
 from drlbench.errors import DrlbenchError
+from drlbench.names import GRIDS
 from drlbench.variants import VARIANTS, select
 from drlbench.zoo import bundled_ids
 
-GRIDS = ("smoke", "paper")
 # One variant of every kind, at a mid pruning ratio; a handful of agents that run fast.
 SMOKE_VARIANTS = ("fp32", "ptdq", "ptsq", "qat", "prune_l1_30", "prune_l2_30")
 SMOKE_AGENTS = ("trpo-hopper", "ppo-halfcheetah")

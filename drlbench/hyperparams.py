@@ -20,7 +20,7 @@ import copy
 from torch import nn
 
 from drlbench.errors import DrlbenchError
-from drlbench.sb3_import import ALGOS
+from drlbench.names import ALGOS
 from drlbench.tasks import TASK_NAMES
 
 _PPO_TUNED = dict(log_std_init=-2, ortho_init=False, activation_fn="relu", net_arch=dict(pi=[256, 256], vf=[256, 256]))

@@ -21,13 +21,12 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from drlbench.errors import DrlbenchError, unknown
+from drlbench.names import RULES
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import PRUNE_RATIOS, VARIANTS
 
 KEEP = 0.9  # a variant "keeps" the baseline when its score is >= 90 % (the paper's threshold)
-RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_rand)",
-         "raw": "raw ratio R_v / R_base (the paper's rule)"}
 MIN_AGENTS = 3  # fewer agents than this and a finding says "not enough data"
 MEANINGFUL = 0.05  # a resource change counts only beyond 5 % and with its 95 % CI off 1.0
 QUANT = ("ptdq", "ptsq", "qat")
@@ -726,6 +725,14 @@ def _wall_s(run: dict) -> float | None:
     return (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
 
 
+def _run_row(run: dict) -> list[str]:
+    args, wall = run["args"], _wall_s(run)
+    agents = args.get("agents") or ([args["agent"]] if args.get("agent") else [])  # sweep / compress
+    return [str(run["id"]), str(args.get("workers", 1)), ", ".join(agents) or "all bundled",
+            ", ".join(args.get("variants") or []) or "paper grid", run["started_at"],
+            "unfinished" if wall is None else f"{wall:.0f}"]
+
+
 def cost_section(sel: Selection, runs: list[dict]) -> list[str]:
     """Per-cell wall time by task (one thread each, as recorded by the sweep) and each run's wall time."""
     lines = ["## Sweep cost", "",
@@ -754,11 +761,7 @@ def cost_section(sel: Selection, runs: list[dict]) -> list[str]:
         lines += ["", "Sweep runs recorded in the store (wall time from start to finish; a run killed before "
                   "it finished has none):", ""]
         lines += md_table(["run", "workers", "agents", "variants", "started (UTC)", "wall s"],
-                          [[str(r["id"]), str(r["args"].get("workers", "—")),
-                            ", ".join(r["args"].get("agents") or []) or "all bundled",
-                            ", ".join(r["args"].get("variants") or []) or "paper grid",
-                            r["started_at"], num(_wall_s(r), 0) if _wall_s(r) is not None else "unfinished"]
-                           for r in runs])
+                          [_run_row(r) for r in runs])
     return lines + [""]
 
 

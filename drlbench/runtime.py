@@ -16,10 +16,11 @@ import torch
 from drlbench.compress.onnx_export import INPUT
 from drlbench.errors import DrlbenchError
 
-RUNTIMES = ("torch", "onnxruntime")
-
 
 class Runner(Protocol):
+    """The extension point for a new backend (TensorRT, OpenVINO …): what the meters and the
+    evaluation loop call."""
+
     runtime: str
     threads: int
     obs_dim: int

@@ -1,8 +1,7 @@
 """Extract a drlbench `Actor` from a trained Stable-Baselines3 / sb3-contrib model.
 
-Works on an in-memory model (the trainer's) or, with an explicit `trust_pickle=True`, on a
-checkpoint zip: SB3 zips and vecnormalize.pkl carry pickled Python objects that can run code when
-loaded, so drlbench never opens them unless the user says so.
+Works on an in-memory model: the trainer's, or one that drlbench.byo loaded from a checkpoint zip
+(pickle-based, so only on the user's explicit `trust_pickle=True`).
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from torch import nn
 
 from drlbench.actor import Actor
 from drlbench.errors import DrlbenchError
-
-ALGOS = ("trpo", "ppo", "ddpg", "td3", "sac")
+from drlbench.names import ALGOS
 
 
 def algo_class(algo: str):

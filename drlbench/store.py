@@ -76,10 +76,6 @@ class DuplicateCellError(DrlbenchError):
     """A put of a key the store already holds, without replace=True."""
 
 
-class ArgsMismatchError(DrlbenchError):
-    """A sweep's arguments differ from the ones the store was made with."""
-
-
 class _Absent:
     def __repr__(self) -> str:
         return "(absent)"
@@ -109,7 +105,7 @@ def _normalized_args(args: dict) -> dict:
 
 def _check_is_sqlite(path: Path) -> None:
     if path.is_dir():
-        raise DrlbenchError(f"result store {path} is a directory; expected a SQLite file (e.g. results.sqlite)")
+        raise DrlbenchError(f"result store {path} is a directory; expected a SQLite file (e.g. results.db)")
     if path.exists() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
@@ -122,6 +118,7 @@ class ResultStore:
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
         self.path = Path(path)
+        self._create = create
         if not create and not self.path.exists():
             raise DrlbenchError(f"no result store at {self.path}; run drlbench sweep first")
         _check_is_sqlite(self.path)
@@ -155,6 +152,9 @@ class ResultStore:
             raise DrlbenchError(f"{self.path} is not a readable SQLite database ({exc}); "
                                 "expected a drlbench result store") from None
         if not tables:
+            if not self._create:  # a reader never turns an empty file into a store
+                raise DrlbenchError(f"{self.path} is an empty file, not a drlbench result store; "
+                                    "run drlbench sweep first")
             with self._transaction() as db:  # IF NOT EXISTS / OR IGNORE: two processes may create it at once
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
@@ -169,7 +169,7 @@ class ResultStore:
         found = row[0] if row else None
         if found != str(SCHEMA_VERSION):
             raise DrlbenchError(f"result store {self.path} has schema version {found}; this drlbench reads "
-                                f"schema version {SCHEMA_VERSION} (use a new --store path)")
+                                f"schema version {SCHEMA_VERSION} (write to another path: drlbench sweep --out NEW.db)")
 
     @property
     def schema_version(self) -> int:
@@ -200,11 +200,11 @@ class ResultStore:
         row = self._db.execute("SELECT args_json FROM runs ORDER BY id LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
 
-    def check_args(self, args: dict, ignore: Iterable[str] = (), strict: bool = False) -> dict[str, tuple]:
+    def check_args(self, args: dict, ignore: Iterable[str] = ()) -> dict[str, tuple]:
         """Arguments that differ from the recorded ones, as {name: (recorded, new)}.
 
         Empty when the store has no run yet or everything matches. Names in `ignore` (progress bars,
-        worker counts …) are not compared. With strict=True a difference raises ArgsMismatchError.
+        worker counts …) are not compared; the caller decides what a difference means.
         """
         recorded = self.recorded_args()
         if recorded is None:
@@ -213,10 +213,6 @@ class ResultStore:
         diff = {name: (recorded.get(name, ABSENT), new.get(name, ABSENT))
                 for name in sorted((set(recorded) | set(new)) - skip)
                 if recorded.get(name, ABSENT) != new.get(name, ABSENT)}
-        if diff and strict:
-            shown = "; ".join(f"{k}: {old!r} (recorded) vs {new_!r} (now)" for k, (old, new_) in diff.items())
-            raise ArgsMismatchError(f"result store {self.path} was made by a sweep with other arguments: {shown}; "
-                                    "rerun with the recorded arguments or use a new store")
         return diff
 
     # --- cells -----------------------------------------------------------------------------

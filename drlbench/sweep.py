@@ -116,7 +116,8 @@ def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
         if pending:
             units.append((agent_id, pending))
     # Few agents per worker (a small grid): split each agent's variants into pieces handed out one
-    # at a time, so no core idles at the end; fp32 goes first and later pieces reuse its returns.
+    # at a time, so no core idles at the end. fp32 is in the first piece; a piece that starts after it
+    # is stored reuses its returns, one that starts alongside runs the fp32 episodes itself.
     pieces = -(-4 * args.workers // max(len(units), 1)) if args.workers > 1 else 1
     units = [(a, vs[i::pieces]) for a, vs in units for i in range(min(pieces, len(vs)))]
     # Longest-processing-time first: physics per episode dominates, Humanoid-class tasks are slowest.

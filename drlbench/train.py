@@ -25,6 +25,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
+from drlbench.errors import DrlbenchError
 from drlbench.hyperparams import hyperparams, to_sb3_kwargs
 from drlbench.sb3_import import actor_from_sb3, algo_class
 from drlbench.tasks import parse_task
@@ -42,9 +43,6 @@ class TrainArgs:
     eval_episodes: int = 10
     eval_seed: int = 0
     progress: bool = True
-
-
-OFF_POLICY = ("sac", "td3", "ddpg")
 
 
 class _Progress(BaseCallback):
@@ -107,7 +105,9 @@ def train(args: TrainArgs) -> Path:
     task = parse_task(args.task)
     algo = args.algo.lower()
     hp = hyperparams(algo, task.name)
-    total = int(args.steps or hp["steps"])
+    total = int(hp["steps"] if args.steps is None else args.steps)
+    if total < 1 or args.checkpoint_every < 1:
+        raise DrlbenchError(f"steps and checkpoint_every must be >= 1, got {total} and {args.checkpoint_every}")
     name = agent_id(algo, task.name)
     run = Path(args.run_dir) / f"{name}-{task.version}-s{args.seed}"
     ckpt = run / "checkpoint"

@@ -46,6 +46,11 @@ class Recipe:
         """'baseline', 'quantization' or 'pruning'."""
         return "baseline" if self.kind == "fp32" else "pruning" if self.ratio is not None else "quantization"
 
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        """Runtimes this recipe can run on: int8 graphs exist only as ONNX."""
+        return ("onnxruntime",) if self.family == "quantization" else ("onnxruntime", "torch")
+
 
 def parse_variant(name: str) -> Recipe:
     canon = str(name).strip().lower().replace("-", "_")

@@ -31,8 +31,10 @@ def test_paper_grid_has_every_variant(pytester):
 @pytest.mark.parametrize("option, value, needle", [
     ("--agents", "nope-*", "unknown agent 'nope-*'; accepted: "),
     ("--variants", "int4", "unknown variant 'int4'; accepted: fp32"),
+    ("--episodes", "0", "--episodes must be >= 1, got 0"),
+    ("--eval-seed", "-1", "--eval-seed must be >= 0, got -1"),
 ])
-def test_unknown_names_are_a_usage_error_listing_what_exists(pytester, option, value, needle):
+def test_bad_options_are_a_usage_error_saying_what_is_accepted(pytester, option, value, needle):
     result = run_bench(pytester, "--collect-only", "-q", option, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert needle in result.stderr.str()

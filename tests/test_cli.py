@@ -36,7 +36,7 @@ def test_evaluate_prints_returns_size_and_parameters(capsys):
     assert code == 0
     assert data["variant"] == "prune_l2_10" and data["runtime"] == "onnxruntime"
     assert data["return"]["n"] == 2 and data["return"]["seeds"] == [0, 1]
-    assert data["n_params"] < data["baseline"]["artifact_bytes"]
+    assert 0 < data["n_params"] < data["baseline"]["n_params"]
     assert 0 < data["artifact_bytes"] < data["baseline"]["artifact_bytes"]
     assert {"raw_ratio", "normalized_score"} <= data.keys()
 
@@ -47,6 +47,8 @@ def test_evaluate_prints_returns_size_and_parameters(capsys):
     (["evaluate", TEST_AGENT, "--variant", "prune_l2_00"], "must be in (0, 1)"),
     (["train", "--algo", "ppo", "--task", "Walker"], "unknown task 'Walker'; accepted: HalfCheetah"),
     (["train", "--algo", "ppo", "--task", "Hopper-v3"], "accepted: v5, v4"),
+    (["evaluate", TEST_AGENT, "--variant", "qat", "--runtime", "torch"],  # refused before the slow QAT build
+     "variant qat has no 'torch' runtime; accepted: onnxruntime"),
 ])
 def test_bad_names_give_one_line_and_exit_2(capsys, argv, needle, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -62,10 +64,42 @@ def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and "unknown variant" in proc.stderr
 
 
-def test_episodes_must_be_positive(capsys):
+@pytest.mark.parametrize("argv, needle", [
+    (["evaluate", TEST_AGENT, "--episodes", "0"], "expected a positive integer, got 0"),
+    (["evaluate", TEST_AGENT, "--seed", "-1"], "expected a seed >= 0"),
+    (["sweep", "--seed", "-3"], "expected a seed >= 0"),
+    (["train", "--algo", "ppo", "--task", "Hopper", "--steps", "0"], "expected a positive integer, got 0"),
+    (["train", "--algo", "ppo", "--task", "Hopper", "--checkpoint-every", "-5"], "expected a positive integer"),
+])
+def test_out_of_range_numbers_are_usage_errors(capsys, argv, needle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
-        main(["evaluate", TEST_AGENT, "--episodes", "0"])
-    assert exc.value.code == 2 and "positive integer" in capsys.readouterr().err
+        main(argv)
+    assert exc.value.code == 2 and needle in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_output_path_is_one_line_not_a_traceback(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = run(capsys, "sweep", "--agents", TEST_AGENT, "--variants", "fp32", "--out",
+                         str(blocker / "results.db"), "--no-progress")
+    assert code == 2 and str(blocker) in err and err.count("\n") == 1
+
+
+def test_evaluate_an_agent_on_an_env_outside_the_five_tasks(capsys, tmp_path):
+    """Its random-policy return is measured on the spot (none is shipped) for the normalized score."""
+    from drlbench.zoo import Agent, save_agent
+
+    torch.manual_seed(0)
+    save_agent(Agent("pendulum", Actor(3, 1, [8]), {"id": "pendulum", "algo": "sac", "task": "Pendulum",
+                                                      "env_id": "Pendulum-v1"}), tmp_path / "pendulum")
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "pendulum"), "--variant", "ptdq", "--episodes", "2",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and data["random_return_mean"] < -500  # Pendulum's random policy loses ~-1200 a run
+    assert data["normalized_score"] == pytest.approx(
+        (data["return"]["mean"] - data["random_return_mean"]) / (data["baseline"]["mean"] - data["random_return_mean"]))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from drlbench.errors import DrlbenchError
-from drlbench.evaluate import evaluate, normalized_score, raw_ratio
+from drlbench.evaluate import EvalResult, evaluate, normalized_score, raw_ratio
 
 
 def test_same_seed_gives_same_returns(agent):
@@ -21,12 +21,13 @@ def test_batching_episodes_does_not_change_returns(agent):
     np.testing.assert_allclose(batched.returns, one_by_one.returns, rtol=1e-5)
 
 
-def test_statistics_have_a_95_percent_interval(agent):
-    r = evaluate(agent.actor.act, agent.env_id, episodes=4, seed=0)
-    lo, hi = r.ci95
-    assert lo <= r.mean <= hi
+def test_statistics_have_a_student_t_95_percent_interval():
+    r = EvalResult("Hopper-v5", [0, 1, 2, 3], [10.0, 12.0, 14.0, 16.0], [1000, 1000, 900, 1000])
+    # mean 13, sample std sqrt(20/3), t(0.975, 3) = 3.182446
+    half = 3.182446 * (20 / 3) ** 0.5 / 2
+    assert r.ci95 == pytest.approx((13 - half, 13 + half), rel=1e-6)
     s = r.summary()
-    assert s["n"] == 4 and len(s["lengths"]) == 4 and s["ci95"] == [lo, hi]
+    assert (s["n"], s["mean"], s["actions"], s["mean_length"]) == (4, 13.0, 3900, 975.0)
 
 
 def test_scores():
@@ -55,3 +56,13 @@ def test_single_observation_is_accepted(builder):
 def test_zero_episodes_is_refused(agent):
     with pytest.raises(DrlbenchError, match="episodes"):
         evaluate(agent.actor.act, agent.env_id, episodes=0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"episodes": 0}, "episodes must be >= 1, got 0"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"seed": 1.5}, "seed must be an integer >= 0"),
+])
+def test_bad_episode_count_or_seed_is_refused(agent, kwargs, message):
+    with pytest.raises(DrlbenchError, match=message):
+        evaluate(agent.actor.act, agent.env_id, **({"episodes": 2} | kwargs))

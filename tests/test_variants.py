@@ -17,7 +17,7 @@ SMOKE = ["fp32", "ptdq", "ptsq", "qat", "prune_l1_30", "prune_l2_30"]
 def test_variant_names_are_the_paper_grid():
     assert len(VARIANTS) == 32 and len(PRUNE_VARIANTS) == 28
     assert PRUNE_VARIANTS[0] == "prune_l1_05" and PRUNE_VARIANTS[-1] == "prune_l2_70"
-    assert parse_variant("prune-l2-30").name == "prune_l2_30"  # DESIGN.md's hyphen spelling is accepted
+    assert parse_variant("prune-l2-30").name == "prune_l2_30"  # the hyphen spelling is accepted
     assert parse_variant("prune_l2_30").ratio == 0.30
 
 
@@ -89,13 +89,20 @@ def test_variants_are_built_once(builder):
     assert builder.get("ptdq") is builder.get("ptdq")
 
 
-def test_ptsq_calibrates_on_states_disjoint_from_evaluation(builder):
-    from drlbench.tasks import DISJOINT_SEED_OFFSET
+def test_ptsq_calibrates_on_states_disjoint_from_evaluation(agent, monkeypatch):
+    import drlbench.evaluate
+    from drlbench.tasks import make_env
+    from drlbench.variants import VariantBuilder
 
-    v = builder.get("ptsq")
-    assert v.build["calibration_states"] == len(builder.calibration_states())
-    # calibration rollouts start at the disjoint offset; evaluation seeds are small integers
-    assert DISJOINT_SEED_OFFSET >= 1_000_000
+    seeds, real = [], drlbench.evaluate.rollout_observations
+    monkeypatch.setattr(drlbench.evaluate, "rollout_observations",
+                        lambda *a, seed, **k: seeds.append(seed) or real(*a, seed=seed, **k))
+    builder = VariantBuilder(agent, calibration_size=64)
+    assert builder.get("ptsq").build["calibration_states"] == 64
+    assert seeds == [1_000_001]  # one rollout, far above any evaluation seed
+    env = make_env(agent.env_id)
+    eval_starts = [env.reset(seed=s)[0] for s in range(100)]
+    assert not any(np.allclose(builder.calibration_states()[0], o) for o in eval_starts)
 
 
 def test_qat_records_its_budget(builder):

@@ -1,6 +1,6 @@
 """Post-training int8 quantization with ONNX Runtime: dynamic (PTDQ) and static (PTSQ).
 
-Configurations chosen for x86 with VNNI (measured, see DESIGN.md and docs/variants.md):
+Configurations chosen for x86 with VNNI (measured here with scripts/latency_shapes.py):
 - PTDQ: `quantize_dynamic`, int8 weights (QInt8). Activation ranges are computed at run time
   per call; uint8 weights were 2x slower at batch 64.
 - PTSQ: `quantize_static`, QDQ format, uint8 activations × int8 weights, per-tensor, min-max
@@ -58,17 +58,19 @@ def _run_in_tmp(fn, model_bytes: bytes) -> bytes:
 def ptdq(model_bytes: bytes) -> bytes:
     return _run_in_tmp(
         lambda src, dst: quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=False,
-                                          op_types_to_quantize=["MatMul", "Gemm"]),
+                                          op_types_to_quantize=list(PTDQ_CONFIG["ops"])),
         model_bytes,
     )
 
 
-def ptsq(model_bytes: bytes, calibration_obs: np.ndarray) -> bytes:
+def ptsq(model_bytes: bytes, calibration_obs: np.ndarray, overrides: dict | None = None) -> bytes:
+    """Static QDQ U8S8. `overrides`: ORT TensorQuantOverrides (QAT passes its learned scales)."""
     return _run_in_tmp(
         lambda src, dst: quantize_static(
             src, dst, _ObsReader(calibration_obs), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
             op_types_to_quantize=list(PTSQ_CONFIG["ops"]), calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"TensorQuantOverrides": overrides} if overrides else {},
         ),
         model_bytes,
     )

@@ -177,9 +177,7 @@ def qat_finetune(teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATC
 
 def export_qat_onnx(finetuned: Actor, quantizers: list, calibration_obs: np.ndarray) -> bytes:
     """int8 QDQ ONNX whose activation scales are the QAT ones (not re-calibrated)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    from drlbench.compress.ptq import PTSQ_CONFIG, _ObsReader, _run_in_tmp
+    from drlbench.compress.ptq import ptsq
 
     fp32 = export_onnx(finetuned, finetuned.obs_dim)
     graph = onnx.load_from_string(fp32).graph
@@ -195,12 +193,4 @@ def export_qat_onnx(finetuned: Actor, quantizers: list, calibration_obs: np.ndar
         for name, q in names:
             overrides[name] = [{"scale": np.array(q.scale, dtype=np.float32),
                                 "zero_point": np.array(q.onnx_zero_point, dtype=np.uint8)}]
-    return _run_in_tmp(
-        lambda src, dst: quantize_static(
-            src, dst, _ObsReader(calibration_obs[:256]), quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
-            op_types_to_quantize=list(PTSQ_CONFIG["ops"]), calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"TensorQuantOverrides": overrides},
-        ),
-        fp32,
-    )
+    return ptsq(fp32, calibration_obs[:256], overrides)

@@ -18,8 +18,9 @@ import os
 import resource
 import sys
 
+from drlbench.names import RUNTIMES  # light: no runtime imported
+
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-RUNTIMES = ("onnxruntime", "torch")
 OBS_POOL = 64  # distinct observations cycled through while running
 
 

@@ -16,12 +16,15 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import pynvml
 
 from drlbench.errors import DrlbenchError
 from drlbench.meters.latency import batches
+
+if TYPE_CHECKING:  # the runner protocol, without importing torch here
+    from drlbench.runtime import Runner
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +201,7 @@ class EnergyStats:
 
 
 def measure_energy(
-    runner,
+    runner: Runner,
     observations,
     meter: EnergyMeter,
     *,

@@ -10,11 +10,15 @@ leaves them.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from drlbench.errors import DrlbenchError
+
+if TYPE_CHECKING:  # the runner protocol, without importing torch here
+    from drlbench.runtime import Runner
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,6 @@ class LatencyStats:
             "threads": self.threads,
         }
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def batches(observations, obs_dim: int, batch: int) -> list[np.ndarray]:
     """Consecutive [batch, obs_dim] float32 slices of `observations`, made contiguous up front so
@@ -65,7 +66,7 @@ def batches(observations, obs_dim: int, batch: int) -> list[np.ndarray]:
 
 
 def measure_latency(
-    runner,
+    runner: Runner,
     observations,
     *,
     batch: int = 1,

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drlbench.errors import DrlbenchError
-from drlbench.meters._memory_probe import RUNTIMES
+from drlbench.names import RUNTIMES
 
 ARTIFACT_NAMES = {"onnxruntime": "model.onnx", "torch": "actor.safetensors"}  # as Variant.save writes them
 STDERR_TAIL_CHARS = 2000

@@ -1,0 +1,9 @@
+"""The names the CLI and the bench options accept, in one light module (no torch import), so
+`drlbench --help` and pytest's option parsing stay fast and every module spells them alike."""
+
+ALGOS = ("trpo", "ppo", "ddpg", "td3", "sac")
+RUNTIMES = ("torch", "onnxruntime")
+GRIDS = ("smoke", "paper")
+# The 90 %-of-baseline rules: our default, and the paper's.
+RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_rand)",
+         "raw": "raw ratio R_v / R_base (the paper's rule)"}
