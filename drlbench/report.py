@@ -266,6 +266,30 @@ def metric_label(key: str, label: str, cells: list[CellResult]) -> str:
 
 # --- Table 1 -----------------------------------------------------------------------------------
 
+def summary_section(sel: Selection, rule: str) -> list[str]:
+    """The user's question in one table: per variant, how many agents keep their return and what
+    the variant saves (or costs) in latency, file size and memory, relative to each agent's fp32."""
+    lines = ["## Summary — return kept vs. resources saved, per variant", "",
+             f"Keeps: agents whose {RULES[rule]} ≥ {KEEP} (k of n agents with the cell). Score: median "
+             "(min … max) over agents. Resource columns: variant ÷ fp32 of the same agent, mean ± 95 % CI "
+             "over agents (n); below 1 is a saving.", ""]
+    rows = []
+    for variant in VARIANTS[1:]:
+        cells = [(a, a.get(variant)) for a in sel.agents if a.get(variant) is not None]
+        if not cells:
+            continue
+        scores = [score(c, rule) for _, c in cells]
+        finite = [s for s in scores if math.isfinite(s)]
+        spread = (f"{np.median(finite):.2f} ({min(finite):.2f} … {max(finite):.2f})" if finite else "—")
+        rows.append([variant, f"{sum(keeps(c, rule) for _, c in cells)} of {len(cells)}", spread,
+                     *(_stat_text(resource_ratios(sel.agents, _variant_picker(variant), attr))
+                       for attr in ("latency_us_mean", "artifact_bytes", "rss_running_mib"))])
+    if not rows:
+        return lines + ["No compressed cells in the store.", ""]
+    return lines + md_table(["variant", f"keeps ≥ {pct(KEEP)}", "score", "latency ÷ fp32", "artifact bytes ÷ fp32",
+                             "RSS while running ÷ fp32"], rows) + [""]
+
+
 def table1(sel: Selection, paper: dict) -> list[str]:
     header = ["agent", "fp32", "PTDQ", "PTSQ", "QAT", "paper baseline", "paper PTDQ", "paper PTSQ", "paper QAT"]
     return [
@@ -817,7 +841,7 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
     sel = select(cells, runtime, source, paper)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = header_section(sel, paper, rule) + table1(sel, paper) + table2(sel, paper, rule) + table3(sel, paper, rule)
+    lines = header_section(sel, paper, rule) + summary_section(sel, rule) + table1(sel, paper) + table2(sel, paper, rule) + table3(sel, paper, rule)
     figures: list[Path] = []
     for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),
                         figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):

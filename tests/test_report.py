@@ -207,6 +207,18 @@ def test_missing_variants_are_shown_missing_not_invented(tmp_path):
     assert "agents with PTDQ, PTSQ and QAT cells: 2" in text
 
 
+def test_summary_counts_agents_keeping_the_return_and_the_resource_ratios(report):
+    _, text = report
+    title = "## Summary"
+    # PTDQ keeps 99 / 99 / 95 % of the raw return (ppo-humanoidstandup's 95 % is a 0.93 score, its random
+    # return being large), PTSQ 80 / 80 / 90 %: none keeps 0.9 of the score; quantized latency is 0.8x fp32
+    assert row(text, "ptdq", title).split(" | ")[1:5] == ["3 of 3", "0.99 (0.93 … 0.99)", "0.800 ± 0.000 (n=3)",
+                                                         "0.270 ± 0.000 (n=3)"]
+    assert row(text, "ptsq", title).split(" | ")[1] == "0 of 3"
+    # L2 keeps up to 60 % on sac-hopper and 40 % on the other two; the next ratio scores 0.87
+    assert row(text, "prune_l2_50", title).split(" | ")[1:3] == ["1 of 3", "0.87 (0.87 … 0.97)"]
+
+
 def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
     cells = dataset()
     for c in cells:  # synthetic cell times: 2 s per Hopper cell, 5 s per Ant / HumanoidStandup cell
