@@ -841,7 +841,8 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
     sel = select(cells, runtime, source, paper)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = header_section(sel, paper, rule) + summary_section(sel, rule) + table1(sel, paper) + table2(sel, paper, rule) + table3(sel, paper, rule)
+    lines = (header_section(sel, paper, rule) + summary_section(sel, rule) + table1(sel, paper)
+             + table2(sel, paper, rule) + table3(sel, paper, rule))
     figures: list[Path] = []
     for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),
                         figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):
