@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from tqdm import tqdm
 
 from drlbench.errors import DrlbenchError
@@ -126,6 +127,8 @@ def train(args: TrainArgs) -> Path:
         kwargs = to_sb3_kwargs(hp, venv.action_space.shape[0])
         model = cls("MlpPolicy", venv, seed=args.seed, device="cpu", verbose=0, **kwargs)
         state = {"wall_s": 0.0, "curve": []}
+    # SB3's default logger makes a /tmp/SB3-<time> folder on every learn() call; we log through the card.
+    model.set_logger(Logger(folder=None, output_formats=[]))
 
     progress = _Progress(total, model.num_timesteps, args.progress)
     while model.num_timesteps < total:

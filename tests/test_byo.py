@@ -20,6 +20,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
@@ -65,6 +66,7 @@ class Checkpoints:
                 venv = VecNormalize(venv)
             kwargs = {"learning_starts": 50} if algo in ("sac", "td3", "ddpg") else {"n_steps": 64, "batch_size": 64}
             model = algo_class(algo)("MlpPolicy", venv, seed=0, device="cpu", **kwargs, **extra)
+            model.set_logger(Logger(folder=None, output_formats=[]))  # no /tmp/SB3-* folder
             model.learn(100)  # a few updates: weights and running statistics leave their init values
             folder = self.root / name
             folder.mkdir()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
 from drlbench.sb3_import import ALGOS, actor_from_sb3, algo_class, sb3_predict
@@ -21,6 +22,7 @@ def test_actor_matches_sb3_predict(algo, normalize):
     if algo == "trpo":
         kwargs["batch_size"] = 32
     model = algo_class(algo)("MlpPolicy", venv, seed=0, device="cpu", **kwargs)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no /tmp/SB3-* folder
     model.learn(128)  # a few updates so weights and running statistics are not at their init values
     vn = venv if normalize else None
     actor = actor_from_sb3(model, vn)
