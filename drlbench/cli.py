@@ -31,7 +31,8 @@ def _cmd_train(ns) -> int:
     from drlbench.train import TrainArgs, train
 
     train(TrainArgs(algo=ns.algo, task=ns.task, steps=ns.steps, seed=ns.seed, run_dir=ns.run_dir, out=ns.out,
-                    checkpoint_every=ns.checkpoint_every, progress=not ns.no_progress))
+                    checkpoint_every=ns.checkpoint_every, select_episodes=ns.select_episodes,
+                    progress=not ns.no_progress))
     return 0
 
 
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", default="runs", help="checkpoint folder (default: runs/)")
     t.add_argument("--out", default=None, help="agent folder to write (default: drlbench/zoo/<algo>-<task>)")
     t.add_argument("--checkpoint-every", type=_positive_int, default=50_000)
+    t.add_argument("--select-episodes", type=_int_at_least(0, "an integer >= 0"), default=5,
+                   help="episodes of the model-selection check after each checkpoint; the best policy is "
+                        "exported (default 5; 0 exports the final policy)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
 

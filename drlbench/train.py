@@ -26,10 +26,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from tqdm import tqdm
 
+from drlbench.actor import load_actor, save_actor
 from drlbench.errors import DrlbenchError
 from drlbench.hyperparams import hyperparams, to_sb3_kwargs
 from drlbench.sb3_import import actor_from_sb3, algo_class
-from drlbench.tasks import parse_task
+from drlbench.tasks import DISJOINT_SEED_OFFSET, parse_task
 
 
 @dataclass
@@ -43,7 +44,15 @@ class TrainArgs:
     checkpoint_every: int = 50_000
     eval_episodes: int = 10
     eval_seed: int = 0
+    # Model selection as rl-baselines3-zoo's EvalCallback does it: after every checkpoint the
+    # deterministic policy plays `select_episodes` episodes on seeds of its own (disjoint from the
+    # card's evaluation seeds, so the card's numbers are not the ones the choice was made on) and the
+    # best one is exported. 0: export the final policy.
+    select_episodes: int = 5
     progress: bool = True
+
+
+SELECTION_SEED = DISJOINT_SEED_OFFSET + 1000  # calibration rollouts use DISJOINT_SEED_OFFSET + 1
 
 
 class _Progress(BaseCallback):
@@ -78,11 +87,19 @@ def _make_venv(env_id: str, hp: dict, seed: int, vecnorm_path: Path | None):
     return VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=hp.get("gamma", 0.99))
 
 
-def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
-    """Write into a fresh folder, then swap it in: a kill at any moment leaves one whole checkpoint."""
+BEST_ACTOR = "best_actor.safetensors"
+
+
+def _save_checkpoint(model, ckpt: Path, state: dict, best_actor=None) -> None:
+    """Write into a fresh folder, then swap it in: a kill at any moment leaves one whole checkpoint.
+    `best_actor`: a new best policy to keep; otherwise the previous checkpoint's best is carried over."""
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    if best_actor is not None:
+        save_actor(best_actor, tmp / BEST_ACTOR)
+    elif (ckpt / BEST_ACTOR).exists():
+        shutil.copy2(ckpt / BEST_ACTOR, tmp / BEST_ACTOR)
     model.save(tmp / "model.zip")
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
@@ -95,6 +112,15 @@ def _save_checkpoint(model, ckpt: Path, state: dict) -> None:
         os.replace(ckpt, old)
     os.replace(tmp, ckpt)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _selection_record(args: TrainArgs, state: dict, selected: bool) -> dict:
+    if not selected:
+        return {"rule": "final policy (no selection)"}
+    return {"rule": f"best mean return of {args.select_episodes} deterministic episodes on seeds "
+                    f"{SELECTION_SEED}… (disjoint from the evaluation seeds), checked every "
+                    f"{args.checkpoint_every:,} steps (rl-baselines3-zoo's EvalCallback practice)",
+            "selected_steps": state["best"]["steps"], "selection_mean": state["best"]["mean"]}
 
 
 def train(args: TrainArgs) -> Path:
@@ -137,13 +163,21 @@ def train(args: TrainArgs) -> Path:
         model.learn(chunk, callback=progress, reset_num_timesteps=False, progress_bar=False)
         state["wall_s"] += time.perf_counter() - t0
         recent = [ep["r"] for ep in model.ep_info_buffer] if model.ep_info_buffer else []
-        state["curve"].append([int(model.num_timesteps), float(np.mean(recent)) if recent else None,
-                               round(state["wall_s"], 1)])
-        _save_checkpoint(model, ckpt, state)
+        row = [int(model.num_timesteps), float(np.mean(recent)) if recent else None, round(state["wall_s"], 1)]
+        best_actor = None
+        if args.select_episodes:
+            actor = actor_from_sb3(model, model.get_vec_normalize_env())
+            selection = evaluate(actor.act, task.env_id, episodes=args.select_episodes, seed=SELECTION_SEED).mean
+            row.append(selection)
+            if state.get("best") is None or selection > state["best"]["mean"]:
+                best_actor, state["best"] = actor, {"steps": row[0], "mean": selection}
+        state["curve"].append(row)
+        _save_checkpoint(model, ckpt, state, best_actor)
     progress.bar.close()
 
-    venv_norm = model.get_vec_normalize_env()
-    actor = actor_from_sb3(model, venv_norm)
+    final = actor_from_sb3(model, model.get_vec_normalize_env())
+    selected = args.select_episodes and state.get("best") and (ckpt / BEST_ACTOR).exists()
+    actor = load_actor(ckpt / BEST_ACTOR) if selected else final
     result = evaluate(actor.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
     card = {
         "id": name,
@@ -156,12 +190,18 @@ def train(args: TrainArgs) -> Path:
         "steps_per_s": round(model.num_timesteps / max(state["wall_s"], 1e-9), 1),
         "hyperparams": hp,
         "hyperparams_source": "rl-baselines3-zoo 2.9 hyperparams/%s.yml, adapted (drlbench/hyperparams.py)" % algo,
-        "training_curve": state["curve"],  # [steps, mean return of last 100 training episodes, wall s]
+        # [steps, mean return of the last 100 training episodes, wall s, selection return (if any)]
+        "training_curve": state["curve"],
+        "selection": _selection_record(args, state, selected),
         "evaluation": {k: v for k, v in result.summary().items() if k != "env_id"},
         "actor": actor.config() | {"n_params": actor.n_params()},
         "versions": library_versions(),
         "train_args": asdict(args),
     }
+    if selected:  # the final policy on the card's seeds too, so the choice's effect is visible
+        last = evaluate(final.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
+        card["final_policy_evaluation"] = {"steps": int(model.num_timesteps), "mean": last.mean, "std": last.std,
+                                           "returns": last.returns}
     out = Path(args.out) if args.out else Path(__file__).parent / "zoo" / name
     save_agent(Agent(name, actor, card), out)
     print(f"{name}: {result.mean:.1f} ± {result.std:.1f} over {result.n} episodes -> {out}")

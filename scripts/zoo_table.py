@@ -71,9 +71,20 @@ def subsample(rows: list, k: int = CURVE_ROWS) -> list:
 
 
 def curve_table(card: dict) -> list[str]:
-    # the return is None for a checkpoint taken before any training episode ended
-    rows = [[f"{steps:,}", num(ret, 1), f"{wall / 60:.1f}"] for steps, ret, wall in subsample(card["training_curve"])]
-    return md_table(["steps", "mean training-episode return", "wall (min)"], rows)
+    """Checkpoint rows; cards from the model-selecting trainer add the selection return (4th value)
+    and say which checkpoint was exported, so that row is always shown."""
+    curve, chosen = card["training_curve"], card.get("selection", {}).get("selected_steps")
+    picked = subsample(curve)
+    picked += [r for r in curve if r[0] == chosen and r not in picked]
+    header = ["steps", "mean training-episode return", "wall (min)"]
+    if any(len(r) > 3 for r in curve):
+        header.append("selection return (deterministic)")
+    rows = []
+    for r in sorted(picked, key=lambda r: r[0]):
+        # the training return is None for a checkpoint taken before any training episode ended
+        row = [f"{r[0]:,}" + (" (exported)" if r[0] == chosen else ""), num(r[1], 1), f"{r[2] / 60:.1f}"]
+        rows.append(row + ([num(r[3], 1) if len(r) > 3 else "—"] if len(header) == 4 else []))
+    return md_table(header, rows)
 
 
 def render(cards: dict[str, dict]) -> str:
@@ -97,7 +108,9 @@ def render(cards: dict[str, dict]) -> str:
         "## Training curves",
         "",
         "Mean return of the last 100 training episodes (exploration policy, as logged during training), "
-        f"at most {CURVE_ROWS} evenly spaced checkpoints.",
+        f"at most {CURVE_ROWS} evenly spaced checkpoints. Agents trained with model selection also show the "
+        "selection return: the deterministic policy's mean over 5 episodes on seeds disjoint from the "
+        "evaluation's, after each checkpoint; '(exported)' marks the checkpoint the agent ships.",
         "",
     ]
     for algo, task in paper_cells(paper):

@@ -23,6 +23,31 @@ def test_train_exports_an_agent_with_its_card(algo, tmp_path, capsys):
     assert (tmp_path / "runs" / f"{algo}-hopper-v5-s0" / "checkpoint" / "model.zip").is_file()
 
 
+def test_train_exports_the_best_checkpoint_and_records_the_choice(tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "agent"
+    assert main(["train", "--algo", "ppo", "--task", "Hopper", "--steps", "1500", "--checkpoint-every", "200",
+                 "--run-dir", str(runs), "--out", str(out), "--no-progress"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    selections = {row[0]: row[3] for row in card["training_curve"]}
+    best = max(selections, key=selections.get)
+    assert card["selection"]["selected_steps"] == best and card["selection"]["selection_mean"] == selections[best]
+    assert "seeds 1001000" in card["selection"]["rule"]
+    assert card["final_policy_evaluation"]["steps"] == card["training_steps"] == 1536  # 3 rollouts of 512
+    exported = load_actor(out / "actor.safetensors")
+    kept = load_actor(runs / "ppo-hopper-v5-s0" / "checkpoint" / "best_actor.safetensors")
+    assert all((a == b).all() for a, b in zip(exported.state_dict().values(), kept.state_dict().values()))
+
+
+def test_train_without_selection_exports_the_final_policy(tmp_path, capsys):
+    out = tmp_path / "agent"
+    assert main(["train", "--algo", "ppo", "--task", "Hopper", "--steps", "200", "--checkpoint-every", "200",
+                 "--select-episodes", "0", "--run-dir", str(tmp_path / "runs"), "--out", str(out),
+                 "--no-progress"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["selection"] == {"rule": "final policy (no selection)"} and "final_policy_evaluation" not in card
+    assert all(len(row) == 3 for row in card["training_curve"])
+
+
 def test_train_resumes_from_its_last_checkpoint(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "agent"
     base = ["train", "--algo", "sac", "--task", "Hopper", "--checkpoint-every", "200", "--run-dir", str(runs),
