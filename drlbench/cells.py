@@ -109,6 +109,14 @@ class CellMeasurer:
             p50s.append(sv.p50_us / sb.p50_us)
         return sv, sb, statistics.median(p90s), statistics.median(p50s)
 
+    def variant_latency(self, name: str, runtime: str | None = None):
+        """One variant's batch-1 latency, alone: the sweep's record (the report divides by the fp32
+        cell's own record); gates use the side-by-side `latency`."""
+        from drlbench.meters.latency import measure_latency
+
+        return measure_latency(self.runner(name, runtime), self.observations(),
+                               min_time_s=self.config.latency_min_time_s)
+
     def latency_confirmed(self, name: str, limit: float, attempts: int = 3, **kwargs):
         """`latency`, re-measured while the p90 ratio is above `limit`: a regression must show in
         each of `attempts` independent measurements, so one scheduler hiccup on a ~10 µs call does not
@@ -142,7 +150,7 @@ class CellMeasurer:
         cfg, agent, variant = self.config, self.agent, self.variant(name)
         result = self.evaluation(name)
         scores = self.return_scores(name)
-        lat, _, _, _ = self.latency(name)
+        lat = self.variant_latency(name)
         lo, hi = result.ci95
         cell = CellResult(
             agent=agent.id, algo=agent.algo or "unknown", task=agent.card["task"], env_id=agent.env_id,

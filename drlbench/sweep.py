@@ -43,9 +43,9 @@ class SweepArgs:
 def _measure_config(args: SweepArgs):
     from drlbench.cells import MeasureConfig
 
-    # One latency block and short energy loops: the sweep's budget is physics, not meters.
+    # Short latency and energy loops: the sweep's budget is physics, not meters.
     return MeasureConfig(episodes=args.episodes, seed=args.seed, runtime=args.runtime, threads=args.threads,
-                         latency_min_time_s=0.1, latency_blocks=1, energy_actions=500, energy_min_time_s=0.05,
+                         latency_min_time_s=0.1, energy_actions=500, energy_min_time_s=0.05,
                          memory=args.memory, energy=args.energy)
 
 
