@@ -815,7 +815,30 @@ def data_notes(sel: Selection) -> list[str]:
                  + (" — energy numbers are ESTIMATES, not measurements" if estimated_energy_sources(sel.cells)
                     else ""))
     lines.append(f"- paper pruning grid: {', '.join(map(str, PRUNE_RATIOS))} %")
+    lines += _runtime_drift_notes(sel)
     return lines + [f"- {n}" for n in sel.notes] + [""]
+
+
+def _runtime_drift_notes(sel: Selection) -> list[str]:
+    """fp32 here runs the ONNX export; a zoo card's return is the torch actor on the same seeds. The
+    actions agree to float rounding, yet on chaotic tasks that moves 10-episode means visibly."""
+    from drlbench.zoo import bundled_ids, load_agent
+
+    bundled, drift = set(bundled_ids()), []
+    for a in sel.agents:
+        fp32 = a.get("fp32")
+        if fp32 is None or a.agent not in bundled:
+            continue
+        ev = load_agent(a.agent).card.get("evaluation", {})
+        if ev.get("seeds") == [fp32.seed + i for i in range(fp32.episodes)] and ev.get("mean"):
+            if abs(fp32.return_mean - ev["mean"]) > 0.05 * abs(ev["mean"]):
+                drift.append(f"{a.agent} {fp32.return_mean:.1f} vs {ev['mean']:.1f}")
+    if not drift:
+        return []
+    return [f"- fp32 on {sel.runtime} vs the zoo card's torch evaluation on the same seeds differ by more than "
+            f"5 % for: {'; '.join(drift)} — float rounding alone (the export's actions match torch's within "
+            "1e-4, a bench-suite gate) changes trajectories on these tasks; compare variants with the fp32 of "
+            "the same runtime, as every table here does"]
 
 
 def _load(store_or_cells) -> tuple[list[CellResult], str, list[dict]]:

@@ -238,6 +238,16 @@ def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
     assert row(text, "2", "## Sweep cost").endswith("| unfinished |")
 
 
+def test_fp32_far_from_the_zoo_cards_torch_return_is_noted(tmp_path):
+    from drlbench.zoo import load_agent
+
+    card_mean = load_agent("trpo-hopper").card["evaluation"]["mean"]
+    # synthetic: a bundled agent's fp32 20 % off its card, and an agent of the user's (no card to compare)
+    cells = agent_cells("trpo-hopper", "Hopper", base=card_mean * 0.8) + agent_cells("mine-hopper", "Hopper")
+    notes = write_report(cells, tmp_path)[0].read_text().split("## Data notes")[1]
+    assert f"differ by more than 5 % for: trpo-hopper {card_mean * 0.8:.1f} vs {card_mean:.1f} — " in notes
+
+
 def test_sweep_cost_of_untimed_cells_says_not_recorded(report):
     _, text = report
     assert "Not recorded: these cells come from a version of drlbench that did not time cells." in text
