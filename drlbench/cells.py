@@ -164,7 +164,7 @@ class CellMeasurer:
             latency_us_mean=lat.mean_us, latency_us_p50=lat.p50_us, latency_us_p90=lat.p90_us,
             latency_us_p99=lat.p99_us,
             threads=cfg.threads, build_s=variant.build.get("build_s"), eval_s=self._evals[(name, cfg.runtime)][1],
-            build=variant.build,
+            build=variant.build, agent_fingerprint=agent.fingerprint,
         )
         if cfg.memory:
             mem = self.memory(name)

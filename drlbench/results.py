@@ -55,6 +55,7 @@ class CellResult:
     eval_s: float | None = None
     cell_s: float | None = None  # wall time of the whole cell: builds it triggered, episodes, meters
     build: dict = field(default_factory=dict)
+    agent_fingerprint: str | None = None  # Agent.fingerprint of the weights measured
 
     def to_dict(self) -> dict:
         return asdict(self)

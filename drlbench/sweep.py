@@ -126,6 +126,19 @@ def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
     return units, skipped
 
 
+def _check_agents_unchanged(store, args: SweepArgs) -> None:
+    """Finished cells are skipped by id; refuse when an agent was retrained since they were measured."""
+    from drlbench.grid import resolve
+    from drlbench.zoo import load_agent
+
+    for agent_id in resolve(args.agents, args.variants, args.grid)[0]:
+        stored = {c.agent_fingerprint for c in store.cells(agent=agent_id)} - {None}  # None: older stores
+        if stored and stored != {load_agent(agent_id).fingerprint}:
+            raise DrlbenchError(f"{args.out} holds cells of {agent_id} measured on other weights (fingerprint "
+                                f"{', '.join(sorted(stored))}, now {load_agent(agent_id).fingerprint}): the agent was "
+                                "retrained since; sweep into a new --out")
+
+
 def sweep(args: SweepArgs) -> dict:
     from drlbench.store import ResultStore
 
@@ -144,6 +157,7 @@ def sweep(args: SweepArgs) -> dict:
             shown = "; ".join(f"{k}: {old!r} in the store, {new!r} now" for k, (old, new) in diff.items())
             raise DrlbenchError(f"{args.out} holds cells measured with other settings ({shown}); "
                                 "rerun with the store's settings or use another --out")
+        _check_agents_unchanged(store, args)
         units, skipped = plan(args, store.done_keys())
         run_id = store.start_run(recorded_keys | {"agents": args.agents, "variants": args.variants,
                                                   "grid": args.grid, "workers": args.workers})

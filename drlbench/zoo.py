@@ -36,6 +36,18 @@ class Agent:
     def algo(self) -> str:
         return self.card["algo"]
 
+    @property
+    def fingerprint(self) -> str:
+        """sha256 (16 hex digits) of the actor's tensors: tells a retrained agent from the one a stored
+        cell was measured on, under the same id."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, tensor in sorted(self.actor.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
 
 def agent_id(algo: str, task_name: str) -> str:
     return f"{algo.lower()}-{task_name.lower()}"

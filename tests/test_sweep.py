@@ -75,6 +75,26 @@ def test_a_store_measured_with_other_settings_is_refused(tmp_path):
     assert sweep(args(out, variants=["fp32", "ptdq"]))["skipped"] == 1
 
 
+def test_cells_of_a_retrained_agent_are_refused_not_skipped(tmp_path, monkeypatch):
+    import torch
+
+    from drlbench import zoo
+
+    out = tmp_path / "s.db"
+    sweep(args(out, variants=["fp32"]))
+    real = zoo.load_agent
+
+    def retrained(name):
+        agent = real(name)
+        with torch.no_grad():
+            agent.actor.head.bias.add_(0.01)
+        return agent
+
+    monkeypatch.setattr(zoo, "load_agent", retrained)
+    with pytest.raises(DrlbenchError, match=f"holds cells of {TEST_AGENT} measured on other weights"):
+        sweep(args(out, variants=["fp32", "ptdq"]))
+
+
 def test_unknown_names_are_refused_before_anything_is_written(tmp_path):
     out = tmp_path / "s.db"
     with pytest.raises(DrlbenchError, match="unknown agent"):
