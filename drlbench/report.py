@@ -757,6 +757,23 @@ def _run_row(run: dict) -> list[str]:
             "unfinished" if wall is None else f"{wall:.0f}"]
 
 
+def _cost(cells: list[CellResult]) -> dict:
+    secs = [c.cell_s for c in cells]
+    return {"agents": len({c.agent for c in cells}), "cells": len(cells),
+            "env_steps": sum(sum(c.lengths) for c in cells), "cell_s_median": float(np.median(secs)),
+            "cell_s_mean": float(np.mean(secs)), "cell_s_max": max(secs), "cell_s_sum": sum(secs),
+            "episode_share": sum(c.eval_s or 0.0 for c in cells) / sum(secs)}
+
+
+def task_costs(cells: list[CellResult]) -> dict[str, dict]:
+    """Per task, then "all": cell wall-time statistics of the timed cells (those with cell_s)."""
+    timed = [c for c in cells if c.cell_s is not None]
+    if not timed:
+        return {}
+    out = {task: _cost([c for c in timed if c.task == task]) for task in sorted({c.task for c in timed})}
+    return out | {"all": _cost(timed)}
+
+
 def cost_section(sel: Selection, runs: list[dict]) -> list[str]:
     """Per-cell wall time by task (one thread each, as recorded by the sweep) and each run's wall time."""
     lines = ["## Sweep cost", "",
@@ -766,19 +783,9 @@ def cost_section(sel: Selection, runs: list[dict]) -> list[str]:
     timed = [c for c in sel.cells if c.cell_s is not None]
     if not timed:
         return lines + ["Not recorded: these cells come from a version of drlbench that did not time cells.", ""]
-    rows = []
-    for task in sorted({c.task for c in timed}):
-        mine = [c for c in timed if c.task == task]
-        secs = [c.cell_s for c in mine]
-        steps = sum(sum(c.lengths) for c in mine)
-        rows.append([task, str(len({c.agent for c in mine})), str(len(mine)), f"{steps:,}",
-                     f"{np.median(secs):.2f}", f"{np.mean(secs):.2f}", f"{max(secs):.2f}", f"{sum(secs):.0f}",
-                     f"{sum(c.eval_s or 0.0 for c in mine) / sum(secs):.0%}"])
-    secs = [c.cell_s for c in timed]
-    rows.append(["all", str(len({c.agent for c in timed})), str(len(timed)),
-                 f"{sum(sum(c.lengths) for c in timed):,}", f"{np.median(secs):.2f}", f"{np.mean(secs):.2f}",
-                 f"{max(secs):.2f}", f"{sum(secs):.0f}",
-                 f"{sum(c.eval_s or 0.0 for c in timed) / sum(secs):.0%}"])
+    rows = [[task, str(s["agents"]), str(s["cells"]), f"{s['env_steps']:,}", f"{s['cell_s_median']:.2f}",
+             f"{s['cell_s_mean']:.2f}", f"{s['cell_s_max']:.2f}", f"{s['cell_s_sum']:.0f}",
+             f"{s['episode_share']:.0%}"] for task, s in task_costs(timed).items()]
     lines += md_table(["task", "agents", "cells", "env steps evaluated", "s per cell (median)", "(mean)", "(max)",
                        "total s", "share in episodes"], rows)
     if runs:

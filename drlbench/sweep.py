@@ -133,10 +133,13 @@ def _check_agents_unchanged(store, args: SweepArgs) -> None:
 
     for agent_id in resolve(args.agents, args.variants, args.grid)[0]:
         stored = {c.agent_fingerprint for c in store.cells(agent=agent_id)} - {None}  # None: older stores
-        if stored and stored != {load_agent(agent_id).fingerprint}:
+        if not stored:
+            continue
+        now = load_agent(agent_id).fingerprint
+        if stored != {now}:
             raise DrlbenchError(f"{args.out} holds cells of {agent_id} measured on other weights (fingerprint "
-                                f"{', '.join(sorted(stored))}, now {load_agent(agent_id).fingerprint}): the agent was "
-                                "retrained since; sweep into a new --out")
+                                f"{', '.join(sorted(stored))}, now {now}): the agent was retrained since; "
+                                "sweep into a new --out")
 
 
 def sweep(args: SweepArgs) -> dict:

@@ -13,11 +13,10 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import subprocess
-from collections import defaultdict
 
 from drlbench.provenance import machine_info
+from drlbench.report import task_costs
 from drlbench.store import ResultStore
 from drlbench.sweep import SweepArgs, sweep
 
@@ -45,9 +44,6 @@ def main() -> None:
             os.kill(pid, signal.SIGCONT)
     with ResultStore(a.out, create=False) as store:
         cells = [c for c in store.cells() if c.cell_s is not None]
-    by_task = defaultdict(list)
-    for c in cells:
-        by_task[c.task].append(c)
     result = {
         "what": "drlbench sweep of the bundled zoo x 32 variants x 10 episodes, memory probe and energy estimate on",
         "training_jobs_paused": len(paused),
@@ -58,13 +54,7 @@ def main() -> None:
         "wall_s": round(summary["wall_s"], 1),
         "serial_cell_s": round(sum(c.cell_s for c in cells), 1),
         "per_agent_s": {k: round(v, 1) for k, v in sorted(summary["per_agent_s"].items())},
-        "per_task": {task: {"agents": len({c.agent for c in cs}), "cells": len(cs),
-                            "env_steps": sum(sum(c.lengths) for c in cs),
-                            "cell_s_median": round(statistics.median(c.cell_s for c in cs), 2),
-                            "cell_s_mean": round(statistics.mean(c.cell_s for c in cs), 2),
-                            "cell_s_max": round(max(c.cell_s for c in cs), 2),
-                            "cell_s_sum": round(sum(c.cell_s for c in cs), 1)}
-                     for task, cs in sorted(by_task.items())},
+        "per_task": {task: {k: round(v, 3) for k, v in s.items()} for task, s in task_costs(cells).items()},
     }
     with open(a.json, "w") as fh:
         json.dump(result, fh, indent=2)
