@@ -56,7 +56,7 @@ def pytest_generate_tests(metafunc):
         if metafunc.definition.get_closest_marker("torch_runtime"):
             from drlbench.variants import parse_variant
 
-            variants = [v for v in variants if parse_variant(v).kind in ("fp32", "prune_l1", "prune_l2")]
+            variants = [v for v in variants if "torch" in parse_variant(v).runtimes]
         cells = [(a, v) for a in agents for v in variants]
         metafunc.parametrize("cell", cells, ids=[f"{a}-{v}" for a, v in cells])
     elif "agent_id" in metafunc.fixturenames:
@@ -77,6 +77,12 @@ def pytest_configure(config):
     for name, low in (("episodes", 1), ("eval_seed", 0)):
         if config.getoption(name) < low:
             raise pytest.UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {config.getoption(name)}")
+    from drlbench.tasks import check_eval_seeds
+
+    try:
+        check_eval_seeds(config.getoption("eval_seed"), config.getoption("episodes"))
+    except DrlbenchError as exc:
+        raise pytest.UsageError(f"--eval-seed: {exc}") from None
     if config.getoption("return_rule"):
         config._drlbench_budgets.values["return_rule"] = config.getoption("return_rule")
     if config.getoption("agents") or config.getoption("variants"):

@@ -5,6 +5,8 @@ paper's raw ratio R_v / R_base with --return-rule raw. A failing cell is a findi
 carries both numbers.
 """
 
+import math
+
 import numpy as np
 
 
@@ -31,6 +33,9 @@ def test_return(benchmark, measurers, cell, budgets, expect):
     rule, threshold = budgets["return_rule"], budgets["return_threshold"]
     value = s["normalized_score"] if rule == "normalized" else s["raw_ratio"]
     expect(agent, variant, "return")
+    assert math.isfinite(value), (
+        f"{agent}/{variant}: the {rule} return rule is undefined here — fp32 returns {s['baseline']:.1f}, "
+        f"random policy {s['random']:.1f} (normalized needs fp32 above random; raw needs fp32 > 0)")
     assert value >= threshold, (
         f"{agent}/{variant}: return {result.mean:.1f} ± {result.std:.1f} vs fp32 {s['baseline']:.1f} on the same "
         f"{result.n} seeds — normalized score {s['normalized_score']:.3f}, raw ratio {s['raw_ratio']:.3f}; "

@@ -127,8 +127,14 @@ def load_actor(path: Path) -> Actor:
         raise DrlbenchError(f"corrupt weight file {path}: {exc}") from None
     if "drlbench_actor" not in meta:
         raise DrlbenchError(f"{path} is a safetensors file but not a drlbench actor (no 'drlbench_actor' metadata)")
-    cfg = json.loads(meta["drlbench_actor"])
-    actor = Actor(**cfg)
+    try:
+        cfg = json.loads(meta["drlbench_actor"])
+        if not isinstance(cfg, dict):
+            raise TypeError(f"expected a JSON object of Actor arguments, got {type(cfg).__name__}")
+        actor = Actor(**cfg)
+    except (ValueError, TypeError, RuntimeError) as exc:  # bad JSON, unknown/missing keys, impossible sizes
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]  # torch's messages can span lines
+        raise DrlbenchError(f"corrupt weight file {path}: bad drlbench_actor metadata ({reason})") from None
     try:
         actor.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

@@ -3,15 +3,23 @@
 Writes into OUT/: results.db (the same store a sweep writes, so `drlbench report` reads it too),
 report.md (one row per variant), and variants/<name>/ (model.onnx + variant.json, and
 actor.safetensors for torch-runnable variants) — the compressed policies, ready to ship.
+
+Resumable like a sweep: a rerun reuses the stored cells of the same agent (refusing cells measured on
+other weights under its id) and measures the rest. A variant folder is written atomically before its
+cell is stored, and a stored cell whose folder is missing gets it written again.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 from drlbench.cells import CellMeasurer, MeasureConfig
+from drlbench.errors import DrlbenchError
+from drlbench.files import atomic_folder
 from drlbench.results import CellResult
+from drlbench.variants import Variant
 from drlbench.zoo import Agent
 
 
@@ -37,6 +45,32 @@ def agent_table(cells: list[CellResult], threshold: float = 0.9) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _check_agent_unchanged(store, agent: Agent) -> None:
+    """Finished cells are reused by id; refuse when they were measured on another actor under that id."""
+    stored = {c.agent_fingerprint for c in store.cells(agent=agent.id)} - {None}  # None: older stores
+    now = agent.fingerprint
+    if stored and stored != {now}:
+        raise DrlbenchError(f"{store.path} holds cells of {agent.id} measured on other weights (fingerprint "
+                            f"{', '.join(sorted(stored))}, now {now}): the agent or its normalization changed since; "
+                            "compress into a new --out")
+
+
+def _variant_saved(folder: Path, agent_id: str, name: str) -> bool:
+    """Whether `folder` holds this agent's variant as Variant.save writes it (variant.json last)."""
+    try:
+        meta = json.loads((folder / "variant.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(meta, dict) and meta.get("agent") == agent_id and meta.get("variant") == name
+            and (folder / "model.onnx").is_file())
+
+
+def _save_variant(variant: Variant, folder: Path) -> None:
+    """Write the variant folder atomically: a kill leaves the old folder (or none), never half of one."""
+    with atomic_folder(folder) as tmp:
+        variant.save(tmp)
+
+
 def benchmark_agent(agent: Agent, variants: list[str], out: Path, config: MeasureConfig | None = None,
                     progress: bool = True) -> list[CellResult]:
     from tqdm import tqdm
@@ -50,15 +84,19 @@ def benchmark_agent(agent: Agent, variants: list[str], out: Path, config: Measur
     names = ["fp32", *[v for v in variants if v != "fp32"]]
     cells = []
     with ResultStore(out / "results.db") as store:
+        _check_agent_unchanged(store, agent)
         run_id = store.start_run({"agent": agent.id, "source": agent.card.get("source"), "variants": names,
                                   "episodes": cfg.episodes, "seed": cfg.seed})
         for name in tqdm(names, unit="variant", disable=not progress):
             key = CellKey.make(agent.id, name, cfg.runtime, cfg.episodes, cfg.seed)
+            folder = out / "variants" / key.variant
             cell = store.get(key)
             if cell is None:  # resume: a rerun keeps what an interrupted one finished
                 cell = measurer.measure(name)
+                _save_variant(measurer.variant(name), folder)  # before the cell: a stored cell has its folder
                 store.put(cell, run_id)
-                measurer.variant(name).save(out / "variants" / name)
+            elif not _variant_saved(folder, agent.id, key.variant):  # deleted, or overwritten by another agent
+                _save_variant(measurer.variant(name), folder)
             cells.append(cell)
         store.finish_run(run_id)
     title = f"# {agent.id}: {agent.card.get('source', agent.id)} on {agent.env_id}\n\n"

@@ -135,10 +135,14 @@ def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize
     finally:
         env.close()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    norm_digest = _norm_digest(norm)
+    # the id names the actor, not the file: the same file with other statistics is another agent (a
+    # resumed `compress` keys its finished cells by this id); without normalization it is the file's
+    ident = digest if norm_digest is None else hashlib.sha256(f"{digest}:{norm_digest}".encode()).hexdigest()
     task = env.spec.name if env.spec is not None else env_id
     algo = extra.pop("algo", algo)
     card = {
-        "id": f"ext-{algo or fmt}-{task.lower()}-{digest[:8]}",  # never collides with a bundled id
+        "id": f"ext-{algo or fmt}-{task.lower()}-{ident[:8]}",  # never collides with a bundled id
         "algo": algo,
         "task": task,
         "env_id": env_id,
@@ -147,6 +151,7 @@ def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize
         "sha256": digest,
         "trust_pickle": trust_pickle,
         "vecnormalize": str(vn_path.resolve()) if vn_path is not None else None,
+        "vecnormalize_sha256": norm_digest,  # of the statistics baked into the actor; None: none are
         "output": output,
         **extra,
         "actor": actor.config() | {"n_params": actor.n_params()},
@@ -266,6 +271,18 @@ def _vecnormalize_path(path: Path, env_id: str, given, fmt: str) -> Path | None:
     candidates = (path.parent / "vecnormalize.pkl", path.parent / "vec_normalize.pkl",
                   path.parent / env_id / "vecnormalize.pkl")
     return next((p for p in candidates if p.is_file()), None)
+
+
+def _norm_digest(norm: ObsNorm | None) -> str | None:
+    """sha256 of the observation statistics the actor applies (not of the .pkl, which also holds
+    reward statistics and the pickled env); None without normalization."""
+    if norm is None:
+        return None
+    h = hashlib.sha256()
+    for array in (norm.mean, norm.var):
+        h.update(np.ascontiguousarray(array, np.float64).tobytes())
+    h.update(np.array([norm.clip, norm.eps], np.float64).tobytes())
+    return h.hexdigest()
 
 
 def _read_vecnormalize(path: Path, spaces: Spaces) -> ObsNorm | None:

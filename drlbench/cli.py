@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, default=None,
                    help="training steps (default: the budget in hyperparams.py)")
     t.add_argument("--seed", type=_seed, default=0)
-    t.add_argument("--run-dir", default="runs", help="checkpoint folder (default: runs/)")
+    t.add_argument("--run-dir", default="runs", help="checkpoint folder (default: runs/); resuming unpickles the SB3 "
+                   "checkpoint found there, so use only folders you trust")
     t.add_argument("--out", default=None, help="agent folder to write (default: drlbench/zoo/<algo>-<task>)")
     t.add_argument("--checkpoint-every", type=_positive_int, default=50_000)
     t.add_argument("--select-episodes", type=_int_at_least(0, "an integer >= 0"), default=5,

@@ -120,7 +120,10 @@ def raw_ratio(variant_mean: float, baseline_mean: float) -> float:
 
 
 def normalized_score(variant_mean: float, baseline_mean: float, random_mean: float | None) -> float:
-    """(R_v - R_rand) / (R_base - R_rand): 1 = baseline, 0 = random policy."""
-    if random_mean is None or baseline_mean == random_mean:
+    """(R_v - R_rand) / (R_base - R_rand): 1 = baseline, 0 = random policy.
+
+    NaN when the baseline is not above the random policy: the scale would flip its sign and a
+    variant worse than the baseline would score above 1."""
+    if random_mean is None or baseline_mean <= random_mean:
         return float("nan")
     return (variant_mean - random_mean) / (baseline_mean - random_mean)

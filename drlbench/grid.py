@@ -31,6 +31,9 @@ def resolve(agents=None, variants=None, grid: str = "smoke") -> tuple[list[str],
     if not available:
         raise DrlbenchError("no bundled agents found in drlbench/zoo/ (train one with `drlbench train`)")
     agent_pats, variant_pats = split(agents), split(variants)
+    for given, pats, kind in ((agents, agent_pats, "agents"), (variants, variant_pats, "variants")):
+        if given and not pats:  # `--agents "$EMPTY"` must not silently mean the whole grid
+            raise DrlbenchError(f"--{kind} was given but names none (got {given!r}); leave it out for the grid's")
     if agent_pats:
         chosen_agents = select(agent_pats, available, "agent")
     elif grid == "smoke":

@@ -24,12 +24,12 @@ from drlbench.errors import DrlbenchError, unknown
 from drlbench.names import RULES
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
-from drlbench.variants import PRUNE_RATIOS, VARIANTS
+from drlbench.variants import PRUNE_RATIOS, QUANT_VARIANTS, VARIANTS
 
 KEEP = 0.9  # a variant "keeps" the baseline when its score is >= 90 % (the paper's threshold)
 MIN_AGENTS = 3  # fewer agents than this and a finding says "not enough data"
 MEANINGFUL = 0.05  # a resource change counts only beyond 5 % and with its 95 % CI off 1.0
-QUANT = ("ptdq", "ptsq", "qat")
+QUANT = QUANT_VARIANTS
 PRUNE_KINDS = ("prune_l1", "prune_l2")
 KIND_LABEL = {"fp32": "fp32", "ptdq": "PTDQ", "ptsq": "PTSQ", "qat": "QAT", "prune_l1": "L1", "prune_l2": "L2"}
 # (key, CellResult field, label); the energy label says ESTIMATE whenever a cell's energy_source does
@@ -752,8 +752,10 @@ def _wall_s(run: dict) -> float | None:
 def _run_row(run: dict) -> list[str]:
     args, wall = run["args"], _wall_s(run)
     agents = args.get("agents") or ([args["agent"]] if args.get("agent") else [])  # sweep / compress
-    return [str(run["id"]), str(args.get("workers", 1)), ", ".join(agents) or "all bundled",
-            ", ".join(args.get("variants") or []) or "paper grid", run["started_at"],
+    grid = args.get("grid", "paper")
+    return [str(run["id"]), str(args.get("workers", 1)),
+            ", ".join(agents) or ("all bundled" if grid == "paper" else f"{grid} grid's"),
+            ", ".join(args.get("variants") or []) or f"{grid} grid", run["started_at"],
             "unfinished" if wall is None else f"{wall:.0f}"]
 
 
@@ -762,7 +764,7 @@ def _cost(cells: list[CellResult]) -> dict:
     return {"agents": len({c.agent for c in cells}), "cells": len(cells),
             "env_steps": sum(sum(c.lengths) for c in cells), "cell_s_median": float(np.median(secs)),
             "cell_s_mean": float(np.mean(secs)), "cell_s_max": max(secs), "cell_s_sum": sum(secs),
-            "episode_share": sum(c.eval_s or 0.0 for c in cells) / sum(secs)}
+            "episode_share": sum(c.eval_s or 0.0 for c in cells) / sum(secs) if sum(secs) > 0 else float("nan")}
 
 
 def task_costs(cells: list[CellResult]) -> dict[str, dict]:

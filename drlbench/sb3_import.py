@@ -1,7 +1,7 @@
 """Extract a drlbench `Actor` from a trained Stable-Baselines3 / sb3-contrib model.
 
-Works on an in-memory model: the trainer's, or one that drlbench.byo loaded from a checkpoint zip
-(pickle-based, so only on the user's explicit `trust_pickle=True`).
+Works on an in-memory model: the trainer's (at export, and for the model-selection checks). Users'
+SB3 zips go through drlbench.byo, which reads their weights without building an SB3 model.
 """
 
 from __future__ import annotations

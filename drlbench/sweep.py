@@ -13,6 +13,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -40,13 +41,13 @@ class SweepArgs:
     progress: bool = True
 
 
-def _measure_config(args: SweepArgs):
+def measure_config(args: SweepArgs):
     from drlbench.cells import MeasureConfig
 
     # Short latency and energy loops: the sweep's budget is physics, not meters.
     return MeasureConfig(episodes=args.episodes, seed=args.seed, runtime=args.runtime, threads=args.threads,
                          latency_min_time_s=0.1, energy_actions=500, energy_min_time_s=0.05,
-                         memory=args.memory, energy=args.energy)
+                         memory=args.memory, energy=args.energy, exclusive_cpu=args.workers == 1)
 
 
 def _die_with_parent() -> None:
@@ -82,7 +83,7 @@ def _run_agent(task) -> tuple[str, int, float]:
     t0 = time.perf_counter()
     if agent_id not in _MEASURERS:  # a worker keeps its current agent: its next piece reuses artifacts
         _MEASURERS.clear()  # and only that one: 32 ORT sessions per agent add up over 25 agents
-        _MEASURERS[agent_id] = CellMeasurer(load_agent(agent_id), _measure_config(args))
+        _MEASURERS[agent_id] = CellMeasurer(load_agent(agent_id), measure_config(args))
     measurer = _MEASURERS[agent_id]
     done = 0
     with ResultStore(args.out) as store:
@@ -150,6 +151,9 @@ def sweep(args: SweepArgs) -> dict:
     if args.episodes < 1:
         raise DrlbenchError(f"--episodes must be >= 1, got {args.episodes}")
     from drlbench.grid import resolve
+    from drlbench.tasks import check_eval_seeds
+
+    check_eval_seeds(args.seed, args.episodes)
 
     resolve(args.agents, args.variants, args.grid)  # bad names fail here, before a store is created
     recorded_keys = dict((k, v) for k, v in asdict(args).items() if k in MEASUREMENT_ARGS)
@@ -166,7 +170,7 @@ def sweep(args: SweepArgs) -> dict:
                                                   "grid": args.grid, "workers": args.workers})
     total = sum(len(v) for _, v in units)
     if skipped:
-        print(f"{args.out}: {skipped} cells already finished, {total} to go")
+        print(f"{args.out}: {skipped} cells already finished, {total} to go", file=sys.stderr)
     t0 = time.perf_counter()
     per_agent: dict[str, float] = {}
     bar = tqdm(total=total, unit="cell", disable=not args.progress, smoothing=0.1)

@@ -26,6 +26,13 @@ TASK_NAMES = ("HalfCheetah", "HumanoidStandup", "Ant", "Humanoid", "Hopper")
 DISJOINT_SEED_OFFSET = 1_000_000
 
 
+def check_eval_seeds(seed: int, episodes: int) -> None:
+    """Evaluation seeds seed … seed+episodes-1 must stay below the calibration seeds."""
+    if seed < 0 or seed + episodes > DISJOINT_SEED_OFFSET:
+        raise DrlbenchError(f"evaluation seeds {seed}…{seed + episodes - 1} must lie in 0…{DISJOINT_SEED_OFFSET - 1}: "
+                            f"seeds from {DISJOINT_SEED_OFFSET:,} on are the calibration / distillation rollouts'")
+
+
 @dataclass(frozen=True)
 class Task:
     name: str  # "Hopper"
@@ -44,7 +51,9 @@ def parse_task(name: str) -> Task:
     version = version or DEFAULT_VERSION
     by_key = {t.lower(): t for t in TASK_NAMES}
     if base.lower() not in by_key:
-        raise unknown("task", name, [*TASK_NAMES, *(f"{t}-v4" for t in TASK_NAMES)])
+        suffixes = ", ".join("-" + v for v in ACCEPTED_VERSIONS)
+        raise DrlbenchError(f"unknown task {name!r}; accepted: {', '.join(TASK_NAMES)}, each with an optional "
+                            f"version suffix ({suffixes}; default -{DEFAULT_VERSION})")
     if version not in ACCEPTED_VERSIONS:
         raise DrlbenchError(f"unsupported version {version!r} for task {base}; "
                             f"accepted: {', '.join(ACCEPTED_VERSIONS)}")

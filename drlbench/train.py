@@ -13,7 +13,6 @@ from that folder, which this trainer wrote.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import deque
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from drlbench.actor import load_actor, save_actor
 from drlbench.errors import DrlbenchError
+from drlbench.files import atomic_folder, recover_folder
 from drlbench.hyperparams import hyperparams, to_sb3_kwargs
 from drlbench.sb3_import import actor_from_sb3, algo_class
 from drlbench.tasks import DISJOINT_SEED_OFFSET, parse_task
@@ -93,25 +93,17 @@ BEST_ACTOR = "best_actor.safetensors"
 def _save_checkpoint(model, ckpt: Path, state: dict, best_actor=None) -> None:
     """Write into a fresh folder, then swap it in: a kill at any moment leaves one whole checkpoint.
     `best_actor`: a new best policy to keep; otherwise the previous checkpoint's best is carried over."""
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if best_actor is not None:
-        save_actor(best_actor, tmp / BEST_ACTOR)
-    elif (ckpt / BEST_ACTOR).exists():
-        shutil.copy2(ckpt / BEST_ACTOR, tmp / BEST_ACTOR)
-    model.save(tmp / "model.zip")
-    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
-        model.save_replay_buffer(tmp / "replay_buffer.pkl")
-    if model.get_vec_normalize_env() is not None:
-        model.get_vec_normalize_env().save(str(tmp / "vecnormalize.pkl"))
-    (tmp / "state.json").write_text(json.dumps(state))
-    old = ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt.exists():
-        os.replace(ckpt, old)
-    os.replace(tmp, ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(ckpt) as tmp:
+        if best_actor is not None:
+            save_actor(best_actor, tmp / BEST_ACTOR)
+        elif (ckpt / BEST_ACTOR).exists():
+            shutil.copy2(ckpt / BEST_ACTOR, tmp / BEST_ACTOR)
+        model.save(tmp / "model.zip")
+        if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+            model.save_replay_buffer(tmp / "replay_buffer.pkl")
+        if model.get_vec_normalize_env() is not None:
+            model.get_vec_normalize_env().save(str(tmp / "vecnormalize.pkl"))
+        (tmp / "state.json").write_text(json.dumps(state))
 
 
 def _selection_record(args: TrainArgs, state: dict, selected: bool) -> dict:
@@ -121,6 +113,19 @@ def _selection_record(args: TrainArgs, state: dict, selected: bool) -> dict:
                     f"{SELECTION_SEED}… (disjoint from the evaluation seeds), checked every "
                     f"{args.checkpoint_every:,} steps (rl-baselines3-zoo's EvalCallback practice)",
             "selected_steps": state["best"]["steps"], "selection_mean": state["best"]["mean"]}
+
+
+def _check_out(out: Path, env_id: str) -> None:
+    """Refuse, before hours of training, to replace an agent of another env (a -v4 run over a bundled -v5)."""
+    card = out / "card.json"
+    if card.is_file():
+        try:
+            held = json.loads(card.read_text()).get("env_id")
+        except (json.JSONDecodeError, AttributeError):
+            held = None
+        if held != env_id:
+            raise DrlbenchError(f"{out} holds an agent for {held or 'an unreadable card'}; this run trains {env_id}: "
+                                "pass --out to write it elsewhere")
 
 
 def train(args: TrainArgs) -> Path:
@@ -136,10 +141,11 @@ def train(args: TrainArgs) -> Path:
     if total < 1 or args.checkpoint_every < 1:
         raise DrlbenchError(f"steps and checkpoint_every must be >= 1, got {total} and {args.checkpoint_every}")
     name = agent_id(algo, task.name)
+    out = Path(args.out) if args.out else Path(__file__).parent / "zoo" / name
+    _check_out(out, task.env_id)
     run = Path(args.run_dir) / f"{name}-{task.version}-s{args.seed}"
     ckpt = run / "checkpoint"
-    if not ckpt.exists() and (run / "checkpoint.old").exists():  # killed between the two renames
-        os.replace(run / "checkpoint.old", ckpt)
+    recover_folder(ckpt)  # killed between a checkpoint's two renames
     cls = algo_class(algo)
 
     resumed = (ckpt / "model.zip").exists()
@@ -202,7 +208,6 @@ def train(args: TrainArgs) -> Path:
         last = evaluate(final.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
         card["final_policy_evaluation"] = {"steps": int(model.num_timesteps), "mean": last.mean, "std": last.std,
                                            "returns": last.returns}
-    out = Path(args.out) if args.out else Path(__file__).parent / "zoo" / name
     save_agent(Agent(name, actor, card), out)
     print(f"{name}: {result.mean:.1f} ± {result.std:.1f} over {result.n} episodes -> {out}")
     return out

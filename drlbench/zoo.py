@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from drlbench.actor import Actor, load_actor, save_actor
 from drlbench.errors import DrlbenchError, unknown
+from drlbench.files import atomic_folder
 
 ZOO_DIR = Path(str(resources.files("drlbench").joinpath("zoo")))
 CARD_KEYS = ("id", "algo", "task", "env_id")
@@ -63,6 +62,8 @@ def bundled_ids() -> list[str]:
 def load_agent_dir(path: Path) -> Agent:
     path = Path(path)
     card_path = path / "card.json"
+    if not path.is_dir():
+        raise DrlbenchError(f"agent folder {path} not found (an agent folder holds card.json and actor.safetensors)")
     if not card_path.is_file():
         raise DrlbenchError(f"no card.json in {path} (an agent folder holds card.json and actor.safetensors)")
     try:
@@ -76,31 +77,21 @@ def load_agent_dir(path: Path) -> Agent:
 
 
 def load_agent(name: str) -> Agent:
-    """A bundled agent by id (`sac-hopper`) or an agent folder by path."""
+    """A bundled agent by id (`sac-hopper`) or an agent folder by path.
+
+    A bundled id wins over a folder of the same name in the working directory (say, the output of
+    `drlbench train --out trpo-hopper`): write `./trpo-hopper` to mean the folder."""
+    ids = bundled_ids()
+    if name.lower() in ids and os.sep not in name and (os.altsep is None or os.altsep not in name):
+        return load_agent_dir(ZOO_DIR / name.lower())
     if os.sep in name or Path(name).is_dir():
         return load_agent_dir(Path(name))
-    ids = bundled_ids()
-    if name.lower() not in ids:
-        raise unknown("agent", name, ids)
-    return load_agent_dir(ZOO_DIR / name.lower())
+    raise unknown("agent", name, ids)
 
 
 def save_agent(agent: Agent, folder: Path) -> Path:
     """Write the agent folder atomically: a reader never sees a half-written agent."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         save_actor(agent.actor, tmp / "actor.safetensors")
         (tmp / "card.json").write_text(json.dumps(agent.card, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old")
-        os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, folder)
-    return folder
+    return Path(folder)

@@ -33,6 +33,8 @@ def test_paper_grid_has_every_variant(pytester):
     ("--variants", "int4", "unknown variant 'int4'; accepted: fp32"),
     ("--episodes", "0", "--episodes must be >= 1, got 0"),
     ("--eval-seed", "-1", "--eval-seed must be >= 0, got -1"),
+    ("--eval-seed", "999995", "--eval-seed: evaluation seeds 999995…1000004 must lie in 0…999999"),
+    ("--agents", "", "--agents was given but names none"),
 ])
 def test_bad_options_are_a_usage_error_saying_what_is_accepted(pytester, option, value, needle):
     result = run_bench(pytester, "--collect-only", "-q", option, value)

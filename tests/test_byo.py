@@ -1,13 +1,16 @@
-"""load_external: SB3 zips of all five algorithms, ONNX and TorchScript actors, and every bad input.
+"""load_external: SB3 zips of all five algorithms, ONNX and TorchScript actors, and every bad input;
+then what `compress` resumes from (agent ids, stored cells, variant folders) and bad saved actors.
 
 The reference is always the checkpoint's own runtime: SB3's `predict(deterministic=True)` on the
 model SB3 itself loads from the zip, ONNX Runtime, or the TorchScript module.
 """
 
+import copy
 import io
 import json
 import os
 import pickle
+import re
 import shutil
 import warnings
 import zipfile
@@ -24,13 +27,18 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
+from drlbench.actor import Actor, load_actor
+from drlbench.agent_bench import benchmark_agent
 from drlbench.byo import ENV_UNITS, TANH_SCALED, TANH_UNIT, load_external
+from drlbench.cells import CellMeasurer, MeasureConfig
+from drlbench.cli import main
 from drlbench.errors import DrlbenchError
 from drlbench.sb3_import import ALGOS, algo_class, sb3_predict
-from drlbench.variants import VariantBuilder
-from drlbench.zoo import load_agent_dir, save_agent
+from drlbench.store import ResultStore
+from drlbench.variants import Variant, VariantBuilder
+from drlbench.zoo import ZOO_DIR, Agent, load_agent_dir, save_agent
 
-from .conftest import env_observations
+from .conftest import TEST_AGENT, env_observations
 
 ATOL = 1e-5
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # users still ship TorchScript
@@ -421,3 +429,164 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(checkpoints, tmp_path, 
         load_external(path, env_id, **kwargs)
     assert "\n" not in str(info.value)
     assert _tree(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------------- compress resume
+
+def _vecnormalize_file(path: Path, env_id: str, shift: float) -> Path:
+    """A VecNormalize .pkl with hand-set observation statistics (mean `shift`, variance 4)."""
+    venv = VecNormalize(make_vec_env(env_id, n_envs=1, seed=0))
+    venv.obs_rms.mean = np.full(venv.observation_space.shape, shift)
+    venv.obs_rms.var = np.full(venv.observation_space.shape, 4.0)
+    venv.save(str(path))
+    venv.close()
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["onnx-explicit-vecnormalize", "sb3-vecnormalize-beside-the-zip"])
+def test_agent_id_depends_on_the_normalization_statistics(checkpoints, tmp_path, fmt):
+    """`compress` resumes by agent id: the same file under other statistics is another actor, so another id."""
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    if fmt.startswith("onnx"):
+        model = _export_onnx(_mlp(3, 1), folder / "actor.onnx", 3)
+    else:
+        model = folder / "Pendulum-v1.zip"
+        shutil.copy(checkpoints("ppo"), model)
+
+    def load(shift: float | None, name: str = "") -> Agent:
+        beside, kwargs = folder / "vecnormalize.pkl", {"trust_pickle": True}
+        beside.unlink(missing_ok=True)
+        if shift is not None:
+            stats = _vecnormalize_file(tmp_path / f"{name or shift}.pkl", "Pendulum-v1", shift)
+            if fmt.startswith("onnx"):
+                kwargs["vecnormalize"] = stats
+            else:
+                shutil.copy(stats, beside)
+        return load_external(model, "Pendulum-v1", **kwargs)
+
+    plain, a, a_copy, b = load(None), load(0.5), load(0.5, "copy"), load(-0.5)
+    assert len({plain.id, a.id, b.id}) == 3
+    assert a_copy.id == a.id  # the same statistics from another file: the same actor
+    assert plain.id.endswith(plain.card["sha256"][:8])  # without statistics: the file's hash, as before
+    assert {x.card["sha256"] for x in (plain, a, b)} == {plain.card["sha256"]}
+    assert plain.card["vecnormalize_sha256"] is None and a.card["vecnormalize_sha256"] != b.card["vecnormalize_sha256"]
+
+
+FAST = MeasureConfig(episodes=1, latency_min_time_s=0.01, memory=False, energy=False)
+COMPRESSED = ["fp32", "prune_l2_30"]
+
+
+@pytest.fixture
+def small_agent():
+    torch.manual_seed(0)
+    actor = Actor(3, 1, [16], squash="tanh", action_low=[-2.0], action_high=[2.0])
+    return Agent("ext-sac-pendulum-0123abcd", actor,
+                 {"id": "ext-sac-pendulum-0123abcd", "algo": "sac", "task": "Pendulum", "env_id": "Pendulum-v1"})
+
+
+def test_compress_refuses_cells_measured_on_other_weights_under_the_same_id(tmp_path, small_agent):
+    benchmark_agent(small_agent, ["fp32"], tmp_path, FAST, progress=False)
+    renormalized = Agent(small_agent.id, copy.deepcopy(small_agent.actor), small_agent.card)
+    renormalized.actor.obs_mean += 1.0  # e.g. other VecNormalize statistics under an id that ignores them
+    with ResultStore(tmp_path / "results.db") as store:
+        runs = len(store.runs())
+    with pytest.raises(DrlbenchError, match=rf"results.db holds cells of {small_agent.id} measured on other "
+                                            r"weights \(fingerprint .*\).*compress into a new --out") as info:
+        benchmark_agent(renormalized, ["fp32"], tmp_path, FAST, progress=False)
+    assert "\n" not in str(info.value)
+    with ResultStore(tmp_path / "results.db") as store:
+        assert len(store.runs()) == runs and len(store) == 1
+
+
+class Killed(BaseException):
+    """Stands for a kill: nothing between the save and the test catches it."""
+
+
+def _kill_while_saving(monkeypatch):
+    save = Variant.save
+
+    def half_save(self, folder):
+        if self.name != "prune_l2_30":
+            return save(self, folder)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "model.onnx").write_bytes(self.onnx)
+        raise Killed
+
+    monkeypatch.setattr(Variant, "save", half_save)
+
+
+def _rewrite_variant_json(folder: Path, **changes) -> None:
+    meta = json.loads((folder / "variant.json").read_text())
+    (folder / "variant.json").write_text(json.dumps(meta | changes))
+
+
+# damage done to variants/prune_l2_30 by the first run (during it, or after it)
+FOLDER_DAMAGE = {
+    "killed-while-saving": None,
+    "folder-deleted": shutil.rmtree,
+    "model-onnx-deleted": lambda folder: (folder / "model.onnx").unlink(),
+    "overwritten-by-another-agent": lambda folder: _rewrite_variant_json(folder, agent="ppo-hopper"),
+}
+
+
+@pytest.mark.parametrize("damage", list(FOLDER_DAMAGE))
+def test_compress_rerun_leaves_every_stored_cell_with_its_variant_folder(tmp_path, small_agent, monkeypatch, damage):
+    out = tmp_path / "out"
+    if damage == "killed-while-saving":
+        _kill_while_saving(monkeypatch)
+        with pytest.raises(Killed):
+            benchmark_agent(small_agent, COMPRESSED, out, FAST, progress=False)
+        monkeypatch.undo()
+        with ResultStore(out / "results.db") as store:
+            assert [c.variant for c in store.cells()] == ["fp32"]  # no cell without its folder
+        assert sorted(p.name for p in (out / "variants").iterdir()) == ["fp32"]  # no half-written folder
+    else:
+        benchmark_agent(small_agent, COMPRESSED, out, FAST, progress=False)
+        FOLDER_DAMAGE[damage](out / "variants" / "prune_l2_30")
+
+    measured = []
+    measure = CellMeasurer.measure
+    monkeypatch.setattr(CellMeasurer, "measure", lambda self, name: measured.append(name) or measure(self, name))
+    cells = benchmark_agent(small_agent, COMPRESSED, out, FAST, progress=False)
+    assert [c.variant for c in cells] == COMPRESSED
+    assert measured == (["prune_l2_30"] if damage == "killed-while-saving" else [])  # stored cells are reused
+    assert sorted(p.name for p in (out / "variants").iterdir()) == COMPRESSED
+    for name in COMPRESSED:
+        folder = out / "variants" / name
+        meta = json.loads((folder / "variant.json").read_text())
+        assert (meta["agent"], meta["variant"]) == (small_agent.id, name)
+        assert (folder / "model.onnx").stat().st_size > 0
+        assert load_actor(folder / "actor.safetensors").hidden == meta["build"].get("hidden", [16])
+
+
+# ------------------------------------------------------------------------------------- saved actors
+
+BAD_ACTOR_METADATA = {
+    "invalid-json": (lambda cfg: "{not json", "Expecting property name"),
+    "not-an-object": (lambda cfg: json.dumps(cfg["hidden"]), "expected a JSON object of Actor arguments"),
+    "unknown-key": (lambda cfg: json.dumps(cfg | {"dropout": 0.1}), "unexpected keyword argument 'dropout'"),
+    "negative-width": (lambda cfg: json.dumps(cfg | {"hidden": [-5, 64]}), "negative dimension"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ACTOR_METADATA))
+def test_bad_actor_metadata_is_one_line_error_not_a_traceback(tmp_path, capsys, case):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    edit, reason = BAD_ACTOR_METADATA[case]
+    folder = tmp_path / "agent"
+    shutil.copytree(ZOO_DIR / TEST_AGENT, folder)
+    path = folder / "actor.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        cfg = json.loads(f.metadata()["drlbench_actor"])
+    save_file(load_file(str(path)), str(path), metadata={"drlbench_actor": edit(cfg)})
+    message = rf"corrupt weight file {re.escape(str(path))}: bad drlbench_actor metadata \(.*{reason}.*\)"
+    with pytest.raises(DrlbenchError, match=message) as info:
+        load_actor(path)
+    assert "\n" not in str(info.value)
+    code = main(["evaluate", str(folder)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert re.search(message, err)

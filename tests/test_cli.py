@@ -1,6 +1,7 @@
 """The `drlbench` command line: JSON output, and one clear line with exit code 2 for bad input."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,12 @@ def test_evaluate_prints_returns_size_and_parameters(capsys):
     (["evaluate", TEST_AGENT, "--variant", "int4"], "unknown variant 'int4'; accepted: fp32"),
     (["evaluate", TEST_AGENT, "--variant", "prune_l2_00"], "must be in (0, 1)"),
     (["train", "--algo", "ppo", "--task", "Walker"], "unknown task 'Walker'; accepted: HalfCheetah"),
+    (["train", "--algo", "ppo", "--task", "Walker"], "(-v5, -v4; default -v5)"),
+    (["evaluate", "./nowhere/agent"], "agent folder nowhere/agent not found"),
+    (["evaluate", TEST_AGENT, "--seed", "999995"], "must lie in 0…999999"),
+    (["sweep", "--seed", "999999", "--episodes", "2"], "must lie in 0…999999"),
+    (["sweep", "--agents", ""], "--agents was given but names none"),
+    (["sweep", "--variants", " , "], "--variants was given but names none"),
     (["train", "--algo", "ppo", "--task", "Hopper-v3"], "accepted: v5, v4"),
     (["evaluate", TEST_AGENT, "--variant", "qat", "--runtime", "torch"],  # refused before the slow QAT build
      "variant qat has no 'torch' runtime; accepted: onnxruntime"),
@@ -55,6 +62,24 @@ def test_bad_names_give_one_line_and_exit_2(capsys, argv, needle, tmp_path, monk
     code, out, err = run(capsys, *argv)
     assert code == 2 and needle in err and err.count("\n") == 1 and out == ""
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_bundled_id_is_not_shadowed_by_a_folder_of_that_name(capsys, tmp_path, monkeypatch):
+    """`./trpo-hopper` (say, a `train --out trpo-hopper`) is the folder; `trpo-hopper` the bundled agent."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / TEST_AGENT).mkdir()
+    code, out, _ = run(capsys, "evaluate", TEST_AGENT, "--episodes", "1", "--json")
+    assert code == 0 and json.loads(out)["agent"] == TEST_AGENT
+    code, _, err = run(capsys, "evaluate", f"./{TEST_AGENT}")
+    assert code == 2 and "no card.json" in err
+
+
+def test_a_resumed_sweep_keeps_json_output_parseable(capsys, tmp_path):
+    argv = ["sweep", "--agents", TEST_AGENT, "--variants", "fp32", "--episodes", "1", "--no-memory", "--no-energy",
+            "--no-progress", "--out", str(tmp_path / "r.db"), "--json"]
+    assert json.loads(run(capsys, *argv)[1])["cells"] == 1
+    code, out, err = run(capsys, *argv)  # the "already finished" line goes to stderr
+    assert code == 0 and json.loads(out)["skipped"] == 1 and "1 cells already finished" in err
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
@@ -98,8 +123,8 @@ def test_evaluate_an_agent_on_an_env_outside_the_five_tasks(capsys, tmp_path):
                        "--json")
     data = json.loads(out)
     assert code == 0 and data["random_return_mean"] < -500  # Pendulum's random policy loses ~-1200 a run
-    assert data["normalized_score"] == pytest.approx(
-        (data["return"]["mean"] - data["random_return_mean"]) / (data["baseline"]["mean"] - data["random_return_mean"]))
+    # This untrained actor does worse than random, so the score is undefined rather than sign-flipped.
+    assert data["baseline"]["mean"] < data["random_return_mean"] and math.isnan(data["normalized_score"])
 
 
 @pytest.fixture

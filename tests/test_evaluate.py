@@ -37,6 +37,12 @@ def test_scores():
     assert np.isnan(raw_ratio(5, -3))  # the raw ratio means nothing for a negative baseline
 
 
+@pytest.mark.parametrize("variant, baseline, random", [(-1500, -1400, -1200), (0, 10, 20), (10, 10, 10)])
+def test_normalized_score_is_undefined_when_the_baseline_is_not_above_random(variant, baseline, random):
+    # Otherwise the scale flips: a variant worse than a below-random baseline would "keep" > 100 %.
+    assert np.isnan(normalized_score(variant, baseline, random))
+
+
 @pytest.mark.parametrize("obs, message", [
     (np.zeros((1, 5), np.float32), "shape"),
     (np.zeros((2, 3, 11), np.float32), "shape"),

@@ -27,6 +27,7 @@ from drlbench.meters.latency import measure_latency
 from drlbench.meters.memory import measure_memory
 from drlbench.results import CellResult
 from drlbench.runtime import OrtRunner, TorchRunner
+from drlbench.sweep import SweepArgs, measure_config
 from drlbench.variants import Variant, parse_variant
 
 CELL_FIELDS = {f.name for f in fields(CellResult)}
@@ -323,6 +324,14 @@ def test_select_meter_prefers_rapl_over_the_estimate(no_nvml, tmp_path):
     rapl_zone(tmp_path, "intel-rapl:0", "package-0", 0)
     assert select_meter("cpu", rapl_root=tmp_path).source == "rapl"
     assert select_meter("cuda", rapl_root=tmp_path).source == "rapl"  # NVML missing
+
+
+def test_select_meter_skips_rapl_when_other_workers_share_the_package(no_nvml, tmp_path):
+    # RAPL counts the whole package: beside another sweep worker it would charge this cell for both.
+    rapl_zone(tmp_path, "intel-rapl:0", "package-0", 0)
+    assert select_meter("cpu", rapl_root=tmp_path, exclusive=False).source == "estimate-cpu-time"
+    assert measure_config(SweepArgs(workers=2)).exclusive_cpu is False
+    assert measure_config(SweepArgs(workers=1)).exclusive_cpu is True
 
 
 def test_select_meter_uses_nvml_only_for_cuda(fake_nvml, tmp_path):

@@ -38,6 +38,19 @@ def test_two_workers_give_the_same_returns_as_one(tmp_path):
         assert all(c.cell_s >= c.eval_s > 0 for c in store.cells())
 
 
+def test_a_cells_cost_holds_its_own_episodes_wherever_they_ran():
+    """A worker's first cell plays the fp32 baseline for its score; that time belongs to fp32's cell."""
+    from drlbench.cells import CellMeasurer, MeasureConfig
+    from drlbench.zoo import load_agent
+
+    m = CellMeasurer(load_agent(TEST_AGENT), MeasureConfig(episodes=2, memory=False, energy=False))
+    t0 = time.perf_counter()
+    first, fp32 = m.measure("prune_l2_10"), m.measure("fp32")
+    wall = time.perf_counter() - t0
+    assert fp32.cell_s >= fp32.eval_s > 0 and first.cell_s >= first.eval_s > 0
+    assert first.cell_s + fp32.cell_s <= wall  # fp32's episodes counted once
+
+
 def test_sigkill_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
     out = tmp_path / "s.db"
     cmd = [sys.executable, "-m", "drlbench.cli", "sweep", "--agents", TEST_AGENT, "--variants", ",".join(VARIANTS),

@@ -58,3 +58,14 @@ def test_train_resumes_from_its_last_checkpoint(tmp_path, capsys):
     card = json.loads((out / "card.json").read_text())
     assert card["training_steps"] == 400
     assert [row[0] for row in card["training_curve"]] == [200, 400]  # the first 200 steps were not redone
+
+
+def test_train_refuses_to_replace_an_agent_of_another_env_before_training(tmp_path, capsys):
+    out = tmp_path / "ppo-hopper"
+    out.mkdir()
+    (out / "card.json").write_text(json.dumps({"id": "ppo-hopper", "env_id": "Hopper-v5"}))
+    code = main(["train", "--algo", "ppo", "--task", "Hopper-v4", "--steps", "300", "--run-dir", str(tmp_path / "runs"),
+                 "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds an agent for Hopper-v5; this run trains Hopper-v4" in err
+    assert not (tmp_path / "runs").exists()  # refused before any training

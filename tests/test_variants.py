@@ -11,8 +11,6 @@ from drlbench.evaluate import evaluate, normalized_score
 from drlbench.tasks import random_returns
 from drlbench.variants import PRUNE_VARIANTS, VARIANTS, parse_variant, select
 
-SMOKE = ["fp32", "ptdq", "ptsq", "qat", "prune_l1_30", "prune_l2_30"]
-
 
 def test_variant_names_are_the_paper_grid():
     assert len(VARIANTS) == 32 and len(PRUNE_VARIANTS) == 28

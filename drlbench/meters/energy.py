@@ -156,13 +156,17 @@ def select_meter(
     gpu_index: int = 0,
     rapl_root: Path | str = POWERCAP_ROOT,
     watts_per_core: float = WATTS_PER_CORE,
+    exclusive: bool = True,
 ) -> EnergyMeter:
     """The best meter this machine offers for a policy on `device`: NVML (cuda only), then RAPL,
     then the CPU-time estimate. `.source` says which was chosen; the reasons for skipping the
-    others are logged."""
+    others are logged. `exclusive=False` (other measuring processes share the CPU, as sweep
+    workers do) skips RAPL: its package counter would charge this process for theirs."""
     if device not in DEVICES:
         raise DrlbenchError(f"unknown device {device!r}; accepted: {', '.join(DEVICES)}")
-    candidates: list[Callable[[], EnergyMeter]] = [lambda: RaplMeter(rapl_root)]
+    candidates: list[Callable[[], EnergyMeter]] = [lambda: RaplMeter(rapl_root)] if exclusive else []
+    if not exclusive:
+        log.info("energy: RAPL skipped, the CPU package is shared with other workers")
     if device == "cuda":
         candidates.insert(0, lambda: NvmlMeter(gpu_index))
     for make in candidates:
