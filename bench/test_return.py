@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from drlbench.evaluate import paired_difference
+
 
 def test_return(benchmark, measurers, cell, budgets, expect):
     agent, variant = cell
@@ -30,6 +32,11 @@ def test_return(benchmark, measurers, cell, budgets, expect):
         benchmark.extra_info.update(torch_return_mean=torch_result.mean, max_action_gap_onnx_vs_torch=gap)
         assert gap <= 1e-4, f"{agent}: fp32 ONNX actions differ from torch's by up to {gap:.2e} on {len(obs)} states"
         return
+    paired = ""
+    if result.n >= 2:  # per-seed R_v - R_fp32: whether the seeds agree on a drop, whatever the gate says
+        d, d_lo, d_hi = paired_difference(result.returns, m.evaluation("fp32").returns)
+        benchmark.extra_info.update(paired_diff_mean=d, paired_diff_ci95=[d_lo, d_hi])
+        paired = f"; per-seed difference {d:+.1f} (95 % CI {d_lo:+.1f} … {d_hi:+.1f})"
     rule, threshold = budgets["return_rule"], budgets["return_threshold"]
     value = s["normalized_score"] if rule == "normalized" else s["raw_ratio"]
     expect(agent, variant, "return")
@@ -38,5 +45,5 @@ def test_return(benchmark, measurers, cell, budgets, expect):
         f"random policy {s['random']:.1f} (normalized needs fp32 above random; raw needs fp32 > 0)")
     assert value >= threshold, (
         f"{agent}/{variant}: return {result.mean:.1f} ± {result.std:.1f} vs fp32 {s['baseline']:.1f} on the same "
-        f"{result.n} seeds — normalized score {s['normalized_score']:.3f}, raw ratio {s['raw_ratio']:.3f}; "
+        f"{result.n} seeds — normalized score {s['normalized_score']:.3f}, raw ratio {s['raw_ratio']:.3f}{paired}; "
         f"rule {rule} >= {threshold}")

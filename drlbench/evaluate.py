@@ -114,6 +114,20 @@ def rollout_observations(policy: Policy, env_id: str, n_obs: int, seed: int) -> 
     return np.stack(collected)
 
 
+def paired_difference(variant_returns, baseline_returns) -> tuple[float, float, float]:
+    """Mean per-seed difference R_v - R_base and its Student-t 95 % interval.
+
+    Episodes are paired (same seed, same initial state), so the differences carry less noise than
+    the two means' own intervals: an interval entirely below 0 is a drop the seeds agree on."""
+    v, b = np.asarray(variant_returns, dtype=float), np.asarray(baseline_returns, dtype=float)
+    if v.shape != b.shape or v.ndim != 1 or v.size < 2:
+        raise DrlbenchError(f"paired difference needs two equal-length runs of >= 2 episodes, "
+                            f"got {v.size} and {b.size}")
+    d = v - b
+    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+    return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half
+
+
 def raw_ratio(variant_mean: float, baseline_mean: float) -> float:
     """The paper's rule: R_v / R_base (meaningless when R_base <= 0; returned as NaN then)."""
     return variant_mean / baseline_mean if baseline_mean > 0 else float("nan")

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from drlbench.errors import DrlbenchError, unknown
+from drlbench.evaluate import paired_difference
 from drlbench.names import RULES
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
@@ -116,6 +117,13 @@ class Agent:
         if base is None or value is None or not getattr(base, attr):
             return None
         return value / getattr(base, attr)
+
+    def paired_difference(self, cell: CellResult) -> tuple[float, float, float] | None:
+        """Per-seed R_v - R_fp32 (mean, 95 % CI); None without an fp32 cell on the same seeds."""
+        base = self.get("fp32")
+        if base is None or (base.seed, base.episodes) != (cell.seed, cell.episodes) or cell.episodes < 2:
+            return None
+        return paired_difference(cell.returns, base.returns)
 
     def mean_length(self, variant: str) -> float | None:
         cell = self.get(variant)
@@ -270,9 +278,12 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
     """The user's question in one table: per variant, how many agents keep their return and what
     the variant saves (or costs) in latency, file size and memory, relative to each agent's fp32."""
     lines = ["## Summary — return kept vs. resources saved, per variant", "",
-             f"Keeps: agents whose {RULES[rule]} ≥ {KEEP} (k of n agents with the cell). Score: median "
-             "(min … max) over agents. Resource columns: variant ÷ fp32 of the same agent, mean ± 95 % CI "
-             "over agents (n); below 1 is a saving.", ""]
+             f"Keeps: agents whose {RULES[rule]} ≥ {KEEP} (k of n agents with the cell). Drops: agents "
+             "whose return is below fp32's with 95 % confidence, by a paired t-interval of the per-seed "
+             "differences R_v − R_fp32 (the same initial states; a cell can keep ≥ 90 % and still drop, or "
+             "lose more than 10 % by its mean on seeds too noisy to call it). Score: median (min … max) over "
+             "agents. Resource columns: variant ÷ fp32 of the same agent, mean ± 95 % CI over agents (n); "
+             "below 1 is a saving.", ""]
     rows = []
     for variant in VARIANTS[1:]:
         cells = [(a, a.get(variant)) for a in sel.agents if a.get(variant) is not None]
@@ -281,13 +292,15 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
         scores = [score(c, rule) for _, c in cells]
         finite = [s for s in scores if math.isfinite(s)]
         spread = (f"{np.median(finite):.2f} ({min(finite):.2f} … {max(finite):.2f})" if finite else "—")
-        rows.append([variant, f"{sum(keeps(c, rule) for _, c in cells)} of {len(cells)}", spread,
+        diffs = [d for d in (a.paired_difference(c) for a, c in cells) if d is not None]
+        drops = f"{sum(hi < 0 for _, _, hi in diffs)} of {len(diffs)}" if diffs else "—"
+        rows.append([variant, f"{sum(keeps(c, rule) for _, c in cells)} of {len(cells)}", drops, spread,
                      *(_stat_text(resource_ratios(sel.agents, _variant_picker(variant), attr))
                        for attr in ("latency_us_mean", "artifact_bytes", "rss_running_mib"))])
     if not rows:
         return lines + ["No compressed cells in the store.", ""]
-    return lines + md_table(["variant", f"keeps ≥ {pct(KEEP)}", "score", "latency ÷ fp32", "artifact bytes ÷ fp32",
-                             "RSS while running ÷ fp32"], rows) + [""]
+    return lines + md_table(["variant", f"keeps ≥ {pct(KEEP)}", "drops (paired)", "score", "latency ÷ fp32",
+                             "artifact bytes ÷ fp32", "RSS while running ÷ fp32"], rows) + [""]
 
 
 def table1(sel: Selection, paper: dict) -> list[str]:

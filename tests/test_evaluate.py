@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from drlbench.errors import DrlbenchError
-from drlbench.evaluate import EvalResult, evaluate, normalized_score, raw_ratio
+from drlbench.evaluate import EvalResult, evaluate, normalized_score, paired_difference, raw_ratio
 
 
 def test_same_seed_gives_same_returns(agent):
@@ -35,6 +35,18 @@ def test_scores():
     assert normalized_score(90, 100, 0) == 0.9
     assert normalized_score(55, 100, 10) == 0.5  # halfway between random and baseline
     assert np.isnan(raw_ratio(5, -3))  # the raw ratio means nothing for a negative baseline
+
+
+def test_paired_difference_sees_a_drop_the_two_means_intervals_hide():
+    base = [1000.0, 2000.0, 3000.0, 4000.0]  # seeds differ a lot between them ...
+    variant = [990.0, 1985.0, 2992.0, 3985.0]  # ... but the variant loses 8-15 on every one
+    mean, lo, hi = paired_difference(variant, base)
+    half = 3.182446 * np.std([-10, -15, -8, -15], ddof=1) / 2
+    assert (mean, lo, hi) == pytest.approx((-12.0, -12.0 - half, -12.0 + half), rel=1e-5) and hi < 0
+    v, b = EvalResult("x", [0, 1, 2, 3], variant, [1] * 4), EvalResult("x", [0, 1, 2, 3], base, [1] * 4)
+    assert v.ci95[0] < b.ci95[1]  # unpaired intervals overlap: no verdict
+    with pytest.raises(DrlbenchError, match="equal-length"):
+        paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
 
 
 @pytest.mark.parametrize("variant, baseline, random", [(-1500, -1400, -1200), (0, 10, 20), (10, 10, 10)])
