@@ -137,9 +137,10 @@ def load_actor(path: Path) -> Actor:
         raise DrlbenchError(f"corrupt weight file {path}: bad drlbench_actor metadata ({reason})") from None
     try:
         actor.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # torch lists every mismatch on its own line: keep the error one line
+        details = "; ".join(line.strip() for line in str(exc).splitlines()[1:] if line.strip()) or str(exc)
         raise DrlbenchError(f"corrupt weight file {path}: tensors do not match the stored architecture "
-                            f"({exc})") from None
+                            f"({details})") from None
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise DrlbenchError(f"weight file {path} has NaN or Inf in {name!r}")

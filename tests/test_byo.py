@@ -567,6 +567,7 @@ BAD_ACTOR_METADATA = {
     "not-an-object": (lambda cfg: json.dumps(cfg["hidden"]), "expected a JSON object of Actor arguments"),
     "unknown-key": (lambda cfg: json.dumps(cfg | {"dropout": 0.1}), "unexpected keyword argument 'dropout'"),
     "negative-width": (lambda cfg: json.dumps(cfg | {"hidden": [-5, 64]}), "negative dimension"),
+    "widths-unlike-the-tensors": (lambda cfg: json.dumps(cfg | {"hidden": [32, 64]}), "size mismatch"),
 }
 
 
@@ -582,7 +583,8 @@ def test_bad_actor_metadata_is_one_line_error_not_a_traceback(tmp_path, capsys, 
     with safe_open(str(path), framework="pt") as f:
         cfg = json.loads(f.metadata()["drlbench_actor"])
     save_file(load_file(str(path)), str(path), metadata={"drlbench_actor": edit(cfg)})
-    message = rf"corrupt weight file {re.escape(str(path))}: bad drlbench_actor metadata \(.*{reason}.*\)"
+    what = "tensors do not match the stored architecture" if "tensors" in case else "bad drlbench_actor metadata"
+    message = rf"corrupt weight file {re.escape(str(path))}: {what} \(.*{reason}.*\)"
     with pytest.raises(DrlbenchError, match=message) as info:
         load_actor(path)
     assert "\n" not in str(info.value)
