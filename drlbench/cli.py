@@ -97,7 +97,7 @@ def _cmd_sweep(ns) -> int:
 
     args = SweepArgs(out=ns.out, agents=ns.agents, variants=ns.variants, grid=ns.grid, episodes=ns.episodes,
                      seed=ns.seed, workers=ns.workers, memory=not ns.no_memory, energy=not ns.no_energy,
-                     progress=not ns.no_progress)
+                     progress=not ns.no_progress, remeasure_retrained=ns.remeasure_retrained)
     summary = sweep(args)
     text = (f"{summary['cells']} cells measured ({summary['skipped']} already in {ns.out}) in "
             f"{summary['wall_s']:.1f} s with {ns.workers} worker(s)")
@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=_positive_int, default=1, help="parallel processes (one thread each)")
     s.add_argument("--no-memory", action="store_true", help="skip the isolated-process RSS probe")
     s.add_argument("--no-energy", action="store_true", help="skip the energy meter")
+    s.add_argument("--remeasure-retrained", action="store_true",
+                   help="replace the stored cells of an agent whose weights changed since (default: refuse)")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_sweep)

@@ -235,6 +235,11 @@ class ResultStore:
                        (*key, run_id, now_iso(), payload))
         return key
 
+    def delete_agent(self, agent: str) -> int:
+        """Remove every cell of `agent` in one transaction (its weights changed); returns how many."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM cells WHERE agent=?", (agent,)).rowcount
+
     def has(self, key: CellKey | tuple) -> bool:
         return self._db.execute(f"SELECT 1 FROM cells WHERE {_KEY_WHERE}", CellKey.make(*key)).fetchone() is not None
 

@@ -39,6 +39,7 @@ class SweepArgs:
     memory: bool = True
     energy: bool = True
     progress: bool = True
+    remeasure_retrained: bool = False  # replace the cells of an agent whose weights changed, instead of refusing
 
 
 def measure_config(args: SweepArgs):
@@ -128,7 +129,8 @@ def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
 
 
 def _check_agents_unchanged(store, args: SweepArgs) -> None:
-    """Finished cells are skipped by id; refuse when an agent was retrained since they were measured."""
+    """Finished cells are skipped by id; an agent retrained since its cells were measured is refused,
+    or with `remeasure_retrained` has its cells deleted (one transaction) to be measured again."""
     from drlbench.grid import resolve
     from drlbench.zoo import load_agent
 
@@ -137,10 +139,15 @@ def _check_agents_unchanged(store, args: SweepArgs) -> None:
         if not stored:
             continue
         now = load_agent(agent_id).fingerprint
-        if stored != {now}:
+        if stored == {now}:
+            continue
+        if not args.remeasure_retrained:
             raise DrlbenchError(f"{args.out} holds cells of {agent_id} measured on other weights (fingerprint "
                                 f"{', '.join(sorted(stored))}, now {now}): the agent was retrained since; "
-                                "sweep into a new --out")
+                                "sweep into a new --out, or pass --remeasure-retrained to replace its cells")
+        dropped = store.delete_agent(agent_id)
+        print(f"{args.out}: {agent_id} was retrained (fingerprint {now}); its {dropped} old cells are "
+              "measured again", file=sys.stderr)
 
 
 def sweep(args: SweepArgs) -> dict:
@@ -172,6 +179,7 @@ def sweep(args: SweepArgs) -> dict:
     if skipped:
         print(f"{args.out}: {skipped} cells already finished, {total} to go", file=sys.stderr)
     t0 = time.perf_counter()
+    _MEASURERS.clear()  # one run's measurers: another run may bring other settings or retrained weights
     per_agent: dict[str, float] = {}
     bar = tqdm(total=total, unit="cell", disable=not args.progress, smoothing=0.1)
     tasks = [(a, v, asdict(args), run_id) for a, v in units]

@@ -88,7 +88,7 @@ def test_a_store_measured_with_other_settings_is_refused(tmp_path):
     assert sweep(args(out, variants=["fp32", "ptdq"]))["skipped"] == 1
 
 
-def test_cells_of_a_retrained_agent_are_refused_not_skipped(tmp_path, monkeypatch):
+def test_cells_of_a_retrained_agent_are_refused_or_replaced_never_skipped(tmp_path, monkeypatch):
     import torch
 
     from drlbench import zoo
@@ -106,6 +106,22 @@ def test_cells_of_a_retrained_agent_are_refused_not_skipped(tmp_path, monkeypatc
     monkeypatch.setattr(zoo, "load_agent", retrained)
     with pytest.raises(DrlbenchError, match=f"holds cells of {TEST_AGENT} measured on other weights"):
         sweep(args(out, variants=["fp32", "ptdq"]))
+    with ResultStore(out) as store:
+        old = store.cells()[0]
+    # on request, its old cells are replaced: measured again on the new weights, none left behind
+    summary = sweep(args(out, variants=["fp32", "ptdq"], remeasure_retrained=True))
+    assert (summary["skipped"], summary["cells"]) == (0, 2)
+    with ResultStore(out) as store:
+        fresh = store.cells()
+    assert len(fresh) == 2 and old.agent_fingerprint not in {c.agent_fingerprint for c in fresh}
+
+
+def test_a_second_sweep_in_one_process_measures_with_its_own_settings(tmp_path):
+    sweep(args(tmp_path / "a.db", variants=["fp32"], episodes=2))
+    sweep(args(tmp_path / "b.db", variants=["fp32"], episodes=3, seed=5))
+    with ResultStore(tmp_path / "b.db") as store:
+        (cell,) = store.cells()
+    assert (len(cell.returns), cell.episodes, cell.seed) == (3, 3, 5)
 
 
 def test_unknown_names_are_refused_before_anything_is_written(tmp_path):
