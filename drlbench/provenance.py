@@ -11,9 +11,11 @@ _VERSIONED = ("drlbench", "numpy", "torch", "onnx", "onnxruntime", "gymnasium", 
 
 
 def machine_info() -> dict:
+    """Includes the 1-minute load average when recorded: timings from a busy machine are not comparable."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"node": platform.node(), "system": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "load_1m": load}
 
 
 def library_versions() -> dict:

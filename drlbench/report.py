@@ -766,7 +766,9 @@ def _run_row(run: dict) -> list[str]:
     args, wall = run["args"], _wall_s(run)
     agents = args.get("agents") or ([args["agent"]] if args.get("agent") else [])  # sweep / compress
     grid = args.get("grid", "paper")
-    return [str(run["id"]), str(args.get("workers", 1)),
+    load, cores = run.get("machine", {}).get("load_1m"), run.get("machine", {}).get("cpu_count")
+    shown_load = "—" if load is None else f"{load:.1f} of {cores} cores" if cores else f"{load:.1f}"
+    return [str(run["id"]), str(args.get("workers", 1)), shown_load,
             ", ".join(agents) or ("all bundled" if grid == "paper" else f"{grid} grid's"),
             ", ".join(args.get("variants") or []) or f"{grid} grid", run["started_at"],
             "unfinished" if wall is None else f"{wall:.0f}"]
@@ -805,8 +807,9 @@ def cost_section(sel: Selection, runs: list[dict]) -> list[str]:
                        "total s", "share in episodes"], rows)
     if runs:
         lines += ["", "Sweep runs recorded in the store (wall time from start to finish; a run killed before "
-                  "it finished has none):", ""]
-        lines += md_table(["run", "workers", "agents", "variants", "started (UTC)", "wall s"],
+                  "it finished has none). Load: the machine's 1-minute load average when the run started "
+                  "(— where not recorded); cell times of a run that shared the CPU are inflated.", ""]
+        lines += md_table(["run", "workers", "load at start", "agents", "variants", "started (UTC)", "wall s"],
                           [_run_row(r) for r in runs])
     return lines + [""]
 

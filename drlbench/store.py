@@ -178,8 +178,8 @@ class ResultStore:
     # --- runs ------------------------------------------------------------------------------
     def start_run(self, args: dict, machine: dict | None = None, versions: dict | None = None) -> int:
         """Record a sweep's start; returns its run id (pass it to put and finish_run)."""
-        row = (_to_json(_normalized_args(args)), _to_json(machine or machine_info()),
-               _to_json(versions or library_versions()), now_iso())
+        row = (_to_json(_normalized_args(args)), _to_json(machine_info() if machine is None else machine),
+               _to_json(library_versions() if versions is None else versions), now_iso())
         with self._transaction() as db:
             cur = db.execute("INSERT INTO runs (args_json, machine_json, versions_json, started_at) "
                              "VALUES (?, ?, ?, ?)", row)

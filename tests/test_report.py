@@ -236,18 +236,20 @@ def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
     for c in cells:  # synthetic cell times: 2 s per Hopper cell, 5 s per Ant / HumanoidStandup cell
         c.cell_s, c.eval_s = (2.0, 1.5) if c.task == "Hopper" else (5.0, 4.0)
     with ResultStore(tmp_path / "r.sqlite") as store:
-        run = store.start_run({"workers": 2, "agents": [], "variants": []})
+        run = store.start_run({"workers": 2, "agents": [], "variants": []},
+                              machine={"cpu_count": 2, "load_1m": 2.04})  # two trainers were running
         for c in cells:
             store.put(c, run)
         store.finish_run(run)
-        store.start_run({"workers": 1, "agents": ["sac-hopper"], "variants": []})  # killed: never finished
+        store.start_run({"workers": 1, "agents": ["sac-hopper"], "variants": []}, machine={})  # killed; no load
     text = write_report(tmp_path / "r.sqlite", tmp_path / "out")[0].read_text()
     hopper = row(text, "Hopper", "## Sweep cost")
     assert hopper.split(" | ")[1:8] == ["1", "32", "320,000", "2.00", "2.00", "2.00", "64"]
     assert hopper.endswith("| 75% |")
     assert row(text, "all", "## Sweep cost").split(" | ")[2:4] == ["96", "960,000"]
-    assert row(text, "1", "## Sweep cost").split(" | ")[1:4] == ["2", "all bundled", "paper grid"]
-    assert row(text, "2", "## Sweep cost").endswith("| unfinished |")
+    assert row(text, "1", "## Sweep cost").split(" | ")[1:5] == ["2", "2.0 of 2 cores", "all bundled", "paper grid"]
+    assert row(text, "2", "## Sweep cost").split(" | ")[2] == "—" and row(text, "2", "## Sweep cost").endswith(
+        "| unfinished |")
 
 
 def test_fp32_far_from_the_zoo_cards_torch_return_is_noted(tmp_path):
