@@ -41,20 +41,30 @@ def _print(obj, as_json: bool, text: str) -> None:
 
 
 def _cmd_zoo(ns) -> int:
+    from drlbench.report import paper_results
     from drlbench.zoo import ZOO_DIR, bundled_ids, load_agent
 
+    table1 = paper_results()["table1"]
     rows = []
     for aid in bundled_ids():
         card = load_agent(aid).card
         ev = card.get("evaluation", {})
+        paper = table1.get(card["algo"], {}).get(card.get("task"), {}).get("baseline")
         rows.append({"id": aid, "algo": card["algo"], "env_id": card["env_id"],
                      "training_steps": card.get("training_steps"),
+                     "selected_steps": (card.get("selection") or {}).get("selected_steps"),
                      "return_mean": ev.get("mean"), "return_std": ev.get("std"), "episodes": ev.get("n"),
-                     "hidden": card.get("actor", {}).get("hidden"), "path": str(ZOO_DIR / aid)})
-    lines = [f"{'agent':26s} {'env':20s} {'steps':>9s} {'return':>18s}  hidden"]
+                     "paper_baseline": paper, "hidden": card.get("actor", {}).get("hidden"),
+                     "path": str(ZOO_DIR / aid)})
+    lines = [f"{'agent':22s} {'env':19s} {'trained':>9s} {'exported':>9s} {'return (10 seeds)':>18s} "
+             f"{'paper':>9s}  hidden"]
     for r in rows:
         ret = f"{r['return_mean']:.1f} ± {r['return_std']:.1f}" if r["return_mean"] is not None else "-"
-        lines.append(f"{r['id']:26s} {r['env_id']:20s} {r['training_steps'] or 0:9d} {ret:>18s}  {r['hidden']}")
+        paper = f"{r['paper_baseline']:.1f}" if r["paper_baseline"] is not None else "-"
+        lines.append(f"{r['id']:22s} {r['env_id']:19s} {r['training_steps'] or 0:9d} "
+                     f"{r['selected_steps'] or r['training_steps'] or 0:9d} {ret:>18s} {paper:>9s}  {r['hidden']}")
+    lines.append("trained: env steps; exported: the checkpoint model selection kept; paper: its Table 1 baseline "
+                 "(its own agents, MuJoCo v4)")
     _print(rows, ns.json, "\n".join(lines) if rows else "no bundled agents")
     return 0
 

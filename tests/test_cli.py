@@ -29,6 +29,8 @@ def test_zoo_lists_bundled_agents_as_json(capsys):
     rows = {r["id"]: r for r in json.loads(out)}
     assert code == 0 and TEST_AGENT in rows
     assert rows[TEST_AGENT]["return_mean"] > 1000
+    assert rows[TEST_AGENT]["paper_baseline"] == pytest.approx(164.06, abs=0.01)  # the paper's TRPO Hopper
+    assert all(r["selected_steps"] is None or r["selected_steps"] <= r["training_steps"] for r in rows.values())
 
 
 def test_evaluate_prints_returns_size_and_parameters(capsys):
