@@ -3,13 +3,17 @@
 The sweep and the bench suite both go through `CellMeasurer`, so a number in a saved benchmark
 run and the same number in a sweep store come from one code path. Each agent's variants and fp32
 baseline are built and evaluated once and reused by every measurement of that agent.
+
+A cell's latency and energy are measured beside fp32's, in alternating short blocks (`side_by_side`):
+its ratios to fp32 then compare two numbers taken under the same load, which two cells measured minutes
+apart on a shared machine do not.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from drlbench.errors import DrlbenchError
 from drlbench.evaluate import EvalResult, evaluate, normalized_score, raw_ratio
@@ -24,10 +28,16 @@ class MeasureConfig:
     seed: int = 0
     runtime: str = "onnxruntime"
     threads: int = 1
+    # `latency()` / `energy()` (the bench suite's gates): their own loops
     latency_min_time_s: float = 0.3  # per block; blocks alternate variant / fp32
     latency_blocks: int = 3
     energy_actions: int = 2000
     energy_min_time_s: float = 0.5  # hardware counters tick every 1-10s of ms; the estimate needs less
+    # `measure()` (a cell's record): `ratio_blocks` blocks, each timing the variant and fp32 back to back
+    # for >= ratio_block_s each (latency, then energy). The cell's ratios to fp32 and its absolute
+    # latency/energy are medians over these blocks; see `side_by_side`.
+    ratio_blocks: int = 3
+    ratio_block_s: float = 0.1
     memory: bool = True
     memory_steps: int = 200  # acts run in the memory probe after loading
     energy: bool = True
@@ -39,6 +49,61 @@ class MeasureConfig:
         if self.episodes < 1:
             raise DrlbenchError(f"episodes must be >= 1, got {self.episodes}")
         check_eval_seeds(self.seed, self.episodes)
+        if self.ratio_blocks < 1 or not self.ratio_block_s > 0:
+            raise DrlbenchError(f"need ratio_blocks >= 1 and ratio_block_s > 0, got {self.ratio_blocks}, "
+                                f"{self.ratio_block_s}")
+
+
+# Per side-by-side block: calls run untimed first (this runner just sat idle while the other side ran),
+# and the fewest timed calls, so a slow policy still gets a usable median while a fast one (~10 µs a call
+# here) reaches ratio_block_s first: measure_latency's default 2000 calls would outlast a 0.03 s block.
+BLOCK_WARMUP = 20
+BLOCK_MIN_CALLS = 100
+
+
+def median_ratio(num: list[float], den: list[float]) -> float | None:
+    """Median over blocks of num[i] / den[i]; blocks whose denominator is not > 0 (a counter that did
+    not tick) are left out; None when none is left."""
+    ratios = [n / d for n, d in zip(num, den, strict=True) if d > 0]
+    return statistics.median(ratios) if ratios else None
+
+
+@dataclass
+class SideBySide:
+    """Per-block meter readings of a variant and (optionally) its baseline, block i of each list taken
+    moments apart; the properties are medians over the blocks."""
+
+    latency: list = field(default_factory=list)  # LatencyStats of the variant, one per block
+    energy: list = field(default_factory=list)  # EnergyStats of the variant, one per block; [] if energy is off
+    baseline_latency: list = field(default_factory=list)  # the baseline's, [] when measured alone
+    baseline_energy: list = field(default_factory=list)
+
+    @property
+    def blocks(self) -> int:
+        return len(self.latency)
+
+    def latency_us(self, stat: str) -> float:
+        """The variant's own `stat` ("mean_us", "p50_us", ...): median over blocks."""
+        return statistics.median(getattr(s, stat) for s in self.latency)
+
+    def latency_ratio(self, stat: str) -> float | None:
+        return median_ratio([getattr(s, stat) for s in self.latency],
+                            [getattr(s, stat) for s in self.baseline_latency]) if self.baseline_latency else None
+
+    @property
+    def energy_j_per_1k_actions(self) -> float | None:
+        return statistics.median(e.joules_per_1k_actions for e in self.energy) if self.energy else None
+
+    @property
+    def energy_ratio(self) -> float | None:
+        if not (self.energy and self.baseline_energy):
+            return None
+        return median_ratio([e.joules_per_1k_actions for e in self.energy],
+                            [e.joules_per_1k_actions for e in self.baseline_energy])
+
+    @property
+    def energy_source(self) -> str | None:
+        return self.energy[0].source if self.energy else None
 
 
 class CellMeasurer:
@@ -118,13 +183,36 @@ class CellMeasurer:
             p50s.append(sv.p50_us / sb.p50_us)
         return sv, sb, statistics.median(p90s), statistics.median(p50s)
 
-    def variant_latency(self, name: str, runtime: str | None = None):
-        """One variant's batch-1 latency, alone: the sweep's record (the report divides by the fp32
-        cell's own record); gates use the side-by-side `latency`."""
+    def side_by_side(self, name: str, baseline: str | None = "fp32", runtime: str | None = None) -> SideBySide:
+        """A cell's latency and energy: `ratio_blocks` blocks, each running the variant and the baseline
+        back to back for >= ratio_block_s each — batch-1 latency of both, then energy per action of both
+        (the meter `energy()` uses) — the first side alternating between blocks (v b, b v, v b, ...).
+
+        Two numbers taken minutes apart on a shared machine differ by the load they met; block i's two
+        sides meet nearly the same load, so their ratio keeps the variant's own difference, and the median
+        over blocks drops a block a burst of load hit on one side only. `baseline=None`: the variant alone
+        in the same blocks (fp32's own cell), so every cell's absolute numbers have one estimator.
+        """
+        from drlbench.meters.energy import measure_energy, select_meter
         from drlbench.meters.latency import measure_latency
 
-        return measure_latency(self.runner(name, runtime), self.observations(),
-                               min_time_s=self.config.latency_min_time_s)
+        cfg, obs = self.config, self.observations()
+        runners = {"v": self.runner(name, runtime)}
+        if baseline is not None:
+            runners["b"] = self.runner(baseline, runtime)
+        meter = select_meter("cpu", exclusive=cfg.exclusive_cpu) if cfg.energy else None
+        lat: dict[str, list] = {k: [] for k in runners}
+        en: dict[str, list] = {k: [] for k in runners}
+        for i in range(cfg.ratio_blocks):
+            order = list(runners) if i % 2 == 0 else list(runners)[::-1]
+            for k in order:
+                lat[k].append(measure_latency(runners[k], obs, warmup=BLOCK_WARMUP, min_iterations=BLOCK_MIN_CALLS,
+                                              min_time_s=cfg.ratio_block_s))
+            if meter is not None:
+                for k in order:
+                    en[k].append(measure_energy(runners[k], obs, meter, n_actions=BLOCK_MIN_CALLS,
+                                                min_time_s=cfg.ratio_block_s, warmup=BLOCK_WARMUP))
+        return SideBySide(lat["v"], en["v"], lat.get("b", []), en.get("b", []))
 
     def latency_confirmed(self, name: str, limit: float, attempts: int = 3, **kwargs):
         """`latency`, re-measured while the p90 ratio is above `limit`: a regression must show in
@@ -162,7 +250,8 @@ class CellMeasurer:
         done_before = set(self._evals)
         result = self.evaluation(name)
         scores = self.return_scores(name)
-        lat = self.variant_latency(name)
+        is_fp32 = variant.recipe.kind == "fp32"
+        sbs = self.side_by_side(name, baseline=None if is_fp32 else "fp32")
         lo, hi = result.ci95
         cell = CellResult(
             agent=agent.id, algo=agent.algo or "unknown", task=agent.card["task"], env_id=agent.env_id,
@@ -173,8 +262,13 @@ class CellMeasurer:
             baseline_return_mean=scores["baseline"], raw_ratio=scores["raw_ratio"],
             normalized_score=scores["normalized_score"], random_return_mean=scores["random"],
             artifact_bytes=variant.artifact_bytes, n_params=variant.n_params,
-            latency_us_mean=lat.mean_us, latency_us_p50=lat.p50_us, latency_us_p90=lat.p90_us,
-            latency_us_p99=lat.p99_us,
+            # the variant's own numbers: medians over the side-by-side blocks (see `side_by_side`)
+            latency_us_mean=sbs.latency_us("mean_us"), latency_us_p50=sbs.latency_us("p50_us"),
+            latency_us_p90=sbs.latency_us("p90_us"), latency_us_p99=sbs.latency_us("p99_us"),
+            # ÷ fp32 from the same blocks; fp32's own cell: 1.0 by definition, 0 blocks
+            latency_ratio_p50=1.0 if is_fp32 else sbs.latency_ratio("p50_us"),
+            latency_ratio_mean=1.0 if is_fp32 else sbs.latency_ratio("mean_us"),
+            ratio_blocks=0 if is_fp32 else sbs.blocks,
             threads=cfg.threads, build_s=variant.build.get("build_s"), eval_s=self._evals[(name, cfg.runtime)][1],
             build=variant.build, agent_fingerprint=agent.fingerprint,
         )
@@ -183,9 +277,9 @@ class CellMeasurer:
             cell.rss_runtime_mib, cell.rss_loaded_mib, cell.rss_running_mib = (
                 mem.rss_runtime_mib, mem.rss_loaded_mib, mem.rss_running_mib)
         if cfg.energy:
-            en = self.energy(name)
-            cell.energy_j_per_1k_actions, cell.energy_source = en.joules_per_1k_actions, en.source
-            cell.energy_j_per_episode = en.joules_per_1k_actions * sum(result.lengths) / len(result.lengths) / 1000
+            cell.energy_j_per_1k_actions, cell.energy_source = sbs.energy_j_per_1k_actions, sbs.energy_source
+            cell.energy_j_per_episode = cell.energy_j_per_1k_actions * sum(result.lengths) / len(result.lengths) / 1000
+            cell.energy_ratio = 1.0 if is_fp32 else sbs.energy_ratio  # measured with energy_source's meter
         # A cell's cost holds its own episodes, wherever they ran: the fp32 baseline is often played
         # inside the first other cell of a worker (for its score), so move that time back to fp32's cell.
         others = sum(t for k, (_, t) in self._evals.items() if k not in done_before and k != own)

@@ -34,7 +34,7 @@ QUANT = QUANT_VARIANTS
 PRUNE_KINDS = ("prune_l1", "prune_l2")
 KIND_LABEL = {"fp32": "fp32", "ptdq": "PTDQ", "ptsq": "PTSQ", "qat": "QAT", "prune_l1": "L1", "prune_l2": "L2"}
 # (key, CellResult field, label); the energy label says ESTIMATE whenever a cell's energy_source does
-METRICS = (("latency", "latency_us_mean", "latency per action"),
+METRICS = (("latency", "latency_us_p50", "median latency per action"),
            ("energy", "energy_j_per_1k_actions", "energy per action"),
            ("rss", "rss_running_mib", "RSS while running"),
            ("artifact", "artifact_bytes", "artifact bytes"))
@@ -113,7 +113,18 @@ class Agent:
         return sorted((c for c in self.cells.values() if c.kind == kind), key=lambda c: c.ratio)
 
     def ratio_to_fp32(self, cell: CellResult, attr: str) -> float | None:
-        base, value = self.get("fp32"), getattr(cell, attr)
+        """cell ÷ this agent's fp32 cell. Latency and energy use the ratio the cell measured beside fp32
+        (alternating blocks, same load) when it has one; dividing two cells timed minutes apart on a
+        shared machine is the fallback for stores written before that existed."""
+        base = self.get("fp32")
+        side_by_side = {"latency_us_p50": cell.latency_ratio_p50, "latency_us_mean": cell.latency_ratio_mean,
+                        "energy_j_per_1k_actions": cell.energy_ratio}
+        if side_by_side.get(attr) is not None:
+            return side_by_side[attr]
+        if attr == "energy_j_per_episode" and cell.energy_ratio is not None and base is not None:
+            length = self.mean_length("fp32")
+            return cell.energy_ratio * float(np.mean(cell.lengths)) / length if length and cell.lengths else None
+        value = getattr(cell, attr)
         if base is None or value is None or not getattr(base, attr):
             return None
         return value / getattr(base, attr)
@@ -304,7 +315,8 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
              "whose return is below fp32's with 95 % confidence, by a paired t-interval of the per-seed "
              "differences R_v − R_fp32 (the same initial states; a cell can keep ≥ 90 % and still drop, or "
              "lose more than 10 % by its mean on seeds too noisy to call it). Score: median (min … max) over "
-             "agents. Resource columns: variant ÷ fp32 of the same agent, mean ± 95 % CI over agents (n); "
+             "agents. Resource columns: variant ÷ fp32 of the same agent (latency and energy: the ratio the cell "
+             "measured beside fp32 in alternating blocks, where recorded), mean ± 95 % CI over agents (n); "
              "below 1 is a saving.", ""]
     rows = []
     for variant in VARIANTS[1:]:
@@ -318,10 +330,10 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
         drops = f"{sum(hi < 0 for _, _, hi in diffs)} of {len(diffs)}" if diffs else "—"
         rows.append([variant, f"{sum(keeps(c, rule) for _, c in cells)} of {len(cells)}", drops, spread,
                      *(_stat_text(resource_ratios(sel.agents, _variant_picker(variant), attr))
-                       for attr in ("latency_us_mean", "artifact_bytes", "rss_running_mib"))])
+                       for attr in ("latency_us_p50", "artifact_bytes", "rss_running_mib"))])
     if not rows:
         return lines + ["No compressed cells in the store.", ""]
-    return lines + md_table(["variant", f"keeps ≥ {pct(KEEP)}", "drops (paired)", "score", "latency ÷ fp32",
+    return lines + md_table(["variant", f"keeps ≥ {pct(KEEP)}", "drops (paired)", "score", "median latency ÷ fp32",
                              "artifact bytes ÷ fp32", "RSS while running ÷ fp32"], rows) + [""]
 
 

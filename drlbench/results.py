@@ -36,7 +36,9 @@ class CellResult:
     # size
     artifact_bytes: int
     n_params: int
-    # latency of one act() at batch 1, microseconds
+    # latency of one act() at batch 1, microseconds: each the median over the cell's `ratio_blocks`
+    # side-by-side blocks (CellMeasurer.side_by_side) of that block's statistic over >= ratio_block_s of
+    # timed calls (fp32: the same blocks, run alone). Cells stored before ratio_blocks existed: one loop.
     latency_us_mean: float | None = None
     latency_us_p50: float | None = None
     latency_us_p90: float | None = None
@@ -50,6 +52,18 @@ class CellResult:
     energy_j_per_1k_actions: float | None = None
     energy_source: str | None = None  # "nvml" | "rapl" | "estimate-cpu-time"
     energy_j_per_episode: float | None = None  # the paper's unit: depends on episode length
+    # variant ÷ fp32, measured side by side: `ratio_blocks` blocks, each running the variant and fp32 back
+    # to back in one process (first side alternating), so the load of a shared machine meets both alike;
+    # each field is the median over the blocks of that block's variant / fp32. Prefer these to dividing
+    # by the fp32 cell's own record, which was measured minutes apart under other load.
+    # fp32's own cell: 1.0 by definition and ratio_blocks 0 (nothing measured side by side).
+    # None: a store written before these fields existed (or energy_ratio with energy off).
+    latency_ratio_p50: float | None = None  # median over blocks of variant p50 / fp32 p50
+    latency_ratio_mean: float | None = None  # median over blocks of variant mean / fp32 mean
+    # median over blocks of variant / fp32 joules per 1k actions, with the meter `energy_source` names; for
+    # "estimate-cpu-time" the wattage cancels: a ratio of CPU time per action, an estimate, not measured energy
+    energy_ratio: float | None = None
+    ratio_blocks: int | None = None  # blocks the ratios are medians of
     # cost of producing the cell
     build_s: float | None = None
     eval_s: float | None = None

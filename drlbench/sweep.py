@@ -45,9 +45,10 @@ class SweepArgs:
 def measure_config(args: SweepArgs):
     from drlbench.cells import MeasureConfig
 
-    # Short latency and energy loops: the sweep's budget is physics, not meters.
+    # Short meters: the sweep's budget is physics. A cell's latency and energy come from 3 side-by-side
+    # blocks of 0.03 s per side and meter (~0.36 s for a variant and fp32, ~0.18 s for fp32 alone).
     return MeasureConfig(episodes=args.episodes, seed=args.seed, runtime=args.runtime, threads=args.threads,
-                         latency_min_time_s=0.1, energy_actions=500, energy_min_time_s=0.05,
+                         ratio_blocks=3, ratio_block_s=0.03,
                          memory=args.memory, energy=args.energy, exclusive_cpu=args.workers == 1)
 
 

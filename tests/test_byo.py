@@ -473,7 +473,7 @@ def test_agent_id_depends_on_the_normalization_statistics(checkpoints, tmp_path,
     assert plain.card["vecnormalize_sha256"] is None and a.card["vecnormalize_sha256"] != b.card["vecnormalize_sha256"]
 
 
-FAST = MeasureConfig(episodes=1, latency_min_time_s=0.01, memory=False, energy=False)
+FAST = MeasureConfig(episodes=1, ratio_block_s=0.01, memory=False, energy=False)
 COMPRESSED = ["fp32", "prune_l2_30"]
 
 

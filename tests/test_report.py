@@ -18,7 +18,7 @@ from drlbench.variants import PRUNE_RATIOS, parse_variant
 
 RANDOM = {"Hopper": 20.0, "Ant": -50.0, "HumanoidStandup": 33_000.0}
 # fp32 resources of every synthetic agent: latency µs, energy J / 1k actions, RSS MiB, artifact bytes
-FP32 = {"latency_us_mean": 10.0, "energy_j_per_1k_actions": 0.5, "rss_running_mib": 100.0, "artifact_bytes": 100_000}
+FP32 = {"latency_us_p50": 10.0, "energy_j_per_1k_actions": 0.5, "rss_running_mib": 100.0, "artifact_bytes": 100_000}
 
 
 def fake_cell(agent, task, variant, ret, base, rand, res, length=1000):
@@ -46,7 +46,7 @@ def agent_cells(agent, task, base=3000.0, quant=(0.99, 0.80, 0.90), keep=(0.30, 
     large), the rest 0.3. quant_res / prune_res: resource factors vs fp32; prune_length: episode length.
     """
     rand = RANDOM[task]
-    quant_res = quant_res or {"latency_us_mean": 0.8, "rss_running_mib": 1.02, "artifact_bytes": 0.27}
+    quant_res = quant_res or {"latency_us_p50": 0.8, "rss_running_mib": 1.02, "artifact_bytes": 0.27}
     prune_res = prune_res or {"rss_running_mib": 0.99}
     cells = [fake_cell(agent, task, "fp32", base, base, rand, {})]
     cells += [fake_cell(agent, task, q, base * f, base, rand, quant_res)
@@ -269,6 +269,18 @@ def test_summary_counts_a_drop_only_when_the_paired_seeds_agree(tmp_path):
             c.return_mean = float(np.mean(c.returns))
     text = write_report(cells, tmp_path)[0].read_text()
     assert row(text, "ptdq", "## Summary").split(" | ")[2] == "1 of 3"
+
+
+def test_resource_ratios_prefer_the_side_by_side_measurement(tmp_path):
+    cells = dataset()
+    for c in cells:  # timed beside fp32: half its latency and 0.6x its energy, whatever the cells' own numbers
+        if c.variant == "prune_l1_05":
+            c.latency_ratio_p50, c.energy_ratio = 0.5, 0.6
+    text = write_report(cells, tmp_path)[0].read_text()
+    assert row(text, "prune_l1_05", "## Summary").split(" | ")[4] == "0.500 ± 0.000 (n=3)"
+    assert row(text, "prune_l1_10", "## Summary").split(" | ")[4] == "1.000 ± 0.000 (n=3)"  # cross-cell fallback
+    energy = run_findings(cells)["energy_pruning"]
+    assert "1 of 28 (prune_l1_05)" in "\n".join(energy.evidence)
 
 
 def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
