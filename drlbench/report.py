@@ -784,9 +784,12 @@ def finding_energy(sel: Selection, family: str) -> Finding:
                 f"cells whose per-episode energy fell > {pct(MEANINGFUL)} while per-action energy did not: "
                 f"{_confounded(sel, family)} — those savings come from shorter (failed) episodes, not a cheaper policy"]
     if estimated_energy_sources(sel.cells):
-        evidence.append("the estimate is CPU time × watts per busy core: per action it restates the latency "
-                        "ratio in joules, and like latency it is timed per cell, so cells measured beside other "
-                        "work carry that noise")
+        side = [c for a in sel.agents for c in _family_cells(a, family) if c.energy_ratio is not None]
+        evidence.append("the estimate is CPU time × watts per busy core: per action it restates the CPU cost of "
+                        "a policy call in joules, not a power measurement; "
+                        + (f"{len(side)} cells measured it beside fp32 in alternating blocks (same load on both "
+                           "sides)" if side else "these cells timed it alone, so their ratios carry whatever "
+                           "else the machine ran"))
     claim = f"{family.capitalize()} does not improve energy efficiency (judged per action, not per episode)."
     return Finding(f"energy_{family}", claim, verdict, evidence)
 
