@@ -753,7 +753,7 @@ def finding_memory(sel: Selection, family: str) -> Finding:
                 f"above {1 - MEANINGFUL:.2f}; otherwise inconclusive"]
     limit = _detection_limit(sel)
     if limit is not None:
-        evidence.append(f"detection limit: fp32's model file is {pct(limit)} of its process's RSS while running "
+        evidence.append(f"detection limit: fp32's model file is {limit * 100:.2f} % of its process's RSS while running "
                         "(mean over agents), so dropping the whole model could not lower RSS by more — the "
                         "runtime and the interpreter dominate the memory of policies this small")
     if rss is not None and rss.lo > 1:

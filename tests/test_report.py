@@ -186,7 +186,7 @@ def test_a_no_saving_claim_is_inconclusive_when_the_interval_allows_a_saving():
 def test_memory_finding_states_its_detection_limit(report):
     _, text = report
     # synthetic fp32: 100,000-byte model, 100 MiB RSS
-    assert "detection limit: fp32's model file is 0 % of its process's RSS" in text
+    assert "detection limit: fp32's model file is 0.10 % of its process's RSS" in text
 
 
 def test_an_isolated_kept_ratio_above_a_failing_one_is_shown_and_splits_the_readings(tmp_path):
