@@ -55,8 +55,11 @@ def table_rows(cards: dict[str, dict]) -> list[list[str]]:
             rows.append([aid, "—", "—", "—", "—", UNTRAINED, f"{baseline:.2f}", "—", reference, "—"])
             continue
         ev = card["evaluation"]
+        steps, budget = card["training_steps"], card.get("hyperparams", {}).get("steps")
+        # stopped short of the hyperparameter budget (by choice, or an interim export while training goes on)
+        shown_steps = f"{steps:,} of {budget:,}" if budget and steps < budget else f"{steps:,}"
         rows.append([
-            aid, card["env_id"], f"{card['training_steps']:,}", f"{card['training_wall_s'] / 3600:.2f}",
+            aid, card["env_id"], shown_steps, f"{card['training_wall_s'] / 3600:.2f}",
             f"{card['steps_per_s']:.0f}", f"{ev['mean']:.1f} ± {ev['std']:.1f} ({ev['n']})", f"{baseline:.2f}",
             "yes" if ev["mean"] >= baseline else "no", reference, "×".join(map(str, card["actor"]["hidden"])),
         ])
