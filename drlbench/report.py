@@ -267,8 +267,14 @@ def best_pruned_return(agent: Agent) -> CellResult | None:
     return max((c for k in PRUNE_KINDS for c in agent.pruned(k)), key=lambda c: c.return_mean, default=None)
 
 
-def show_method(cell: CellResult | None) -> str:
-    return "none keeps ≥ 90 %" if cell is None else f"{KIND_LABEL[cell.kind]} {pct(cell.ratio)}"
+def show_method(cell: CellResult | None, agent: Agent | None = None, rule: str | None = None) -> str:
+    """A pick as table text; with `agent` and `rule`, no pick because no score is defined says so."""
+    if cell is not None:
+        return f"{KIND_LABEL[cell.kind]} {pct(cell.ratio)}"
+    if agent is not None and rule is not None and not any(
+            math.isfinite(score(c, rule)) for k in PRUNE_KINDS for c in agent.pruned(k)):
+        return "n/a (score undefined)"
+    return "none keeps ≥ 90 %"
 
 
 # --- Markdown helpers --------------------------------------------------------------------------
@@ -328,7 +334,10 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
         spread = (f"{np.median(finite):.2f} ({min(finite):.2f} … {max(finite):.2f})" if finite else "—")
         diffs = [d for d in (a.paired_difference(c) for a, c in cells) if d is not None]
         drops = f"{sum(hi < 0 for _, _, hi in diffs)} of {len(diffs)}" if diffs else "—"
-        rows.append([variant, f"{sum(keeps(c, rule) for _, c in cells)} of {len(cells)}", drops, spread,
+        undefined = len(scores) - len(finite)  # fp32 not above random (normalized) or not above 0 (raw)
+        kept = f"{sum(keeps(c, rule) for _, c in cells)} of {len(finite)}" + (
+            f" ({undefined} undefined)" if undefined else "")
+        rows.append([variant, kept, drops, spread,
                      *(_stat_text(resource_ratios(sel.agents, _variant_picker(variant), attr))
                        for attr in ("latency_us_p50", "artifact_bytes", "rss_running_mib"))])
     if not rows:
@@ -421,9 +430,10 @@ def _table3_row(row: Row, paper: dict, rule: str, other: str) -> list[str]:
     if agent is None or not any(agent.pruned(k) for k in PRUNE_KINDS):
         return [row.label, MISSING, MISSING, MISSING, MISSING, MISSING, paper_text]
     best = best_pruning(agent, rule)
-    return [row.label, show_method(best), show_return(best) if best else "—",
-            num(score(best, rule)) if best else "—", show_method(best_pruning(agent, rule, contiguous=True)),
-            show_method(best_pruning(agent, other)), paper_text]
+    return [row.label, show_method(best, agent, rule), show_return(best) if best else "—",
+            num(score(best, rule)) if best else "—",
+            show_method(best_pruning(agent, rule, contiguous=True), agent, rule),
+            show_method(best_pruning(agent, other), agent, other), paper_text]
 
 
 # --- resource figures and their tables ---------------------------------------------------------

@@ -211,10 +211,16 @@ def test_paper_rows_no_better_than_random_are_flagged(report):
     assert "sac/Hopper" not in notes
 
 
-def test_undefined_scores_are_not_counted_as_failures():
+def test_undefined_scores_are_not_counted_as_failures(tmp_path):
     cells = dataset()
     for c in cells:
-        c.normalized_score, c.random_return_mean = float("nan"), None  # no random-policy reference
+        if c.agent == "sac-hopper":
+            c.normalized_score, c.random_return_mean = float("nan"), None  # no random-policy reference
+    text = write_report(cells, tmp_path)[0].read_text()
+    assert row(text, "ptdq", "## Summary").split(" | ")[1] == "2 of 2 (1 undefined)"
+    assert row(text, "sac-hopper", "## Table 3").split(" | ")[1] == "n/a (score undefined)"
+    for c in cells:
+        c.normalized_score, c.random_return_mean = float("nan"), None
     got = verdicts(cells)
     assert got["lottery_ticket"] == "not enough data" and got["l2_over_l1"] == "not enough data"
     assert verdicts(cells, rule="raw")["l2_over_l1"] == "agree"
