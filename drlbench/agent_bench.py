@@ -47,7 +47,7 @@ def agent_table(cells: list[CellResult], threshold: float = 0.9) -> str:
 
 def _check_agent_unchanged(store, agent: Agent) -> None:
     """Finished cells are reused by id; refuse when they were measured on another actor under that id."""
-    stored = {c.agent_fingerprint for c in store.cells(agent=agent.id)} - {None}  # None: older stores
+    stored = store.fingerprints(agent.id)
     now = agent.fingerprint
     if stored and stored != {now}:
         raise DrlbenchError(f"{store.path} holds cells of {agent.id} measured on other weights (fingerprint "

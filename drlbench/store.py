@@ -235,6 +235,11 @@ class ResultStore:
                        (*key, run_id, now_iso(), payload))
         return key
 
+    def fingerprints(self, agent: str) -> set[str]:
+        """Weight fingerprints the agent's stored cells were measured on (cells from stores written
+        before fingerprints existed carry none and are left out)."""
+        return {c.agent_fingerprint for c in self.cells(agent=agent)} - {None}
+
     def delete_agent(self, agent: str) -> int:
         """Remove every cell of `agent` in one transaction (its weights changed); returns how many."""
         with self._transaction() as db:

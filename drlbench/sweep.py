@@ -136,7 +136,7 @@ def _check_agents_unchanged(store, args: SweepArgs) -> None:
     from drlbench.zoo import load_agent
 
     for agent_id in resolve(args.agents, args.variants, args.grid)[0]:
-        stored = {c.agent_fingerprint for c in store.cells(agent=agent_id)} - {None}  # None: older stores
+        stored = store.fingerprints(agent_id)
         if not stored:
             continue
         now = load_agent(agent_id).fingerprint
