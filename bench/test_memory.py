@@ -10,8 +10,7 @@ def test_artifact(measurers, cell, budgets, expect):
     agent, variant = cell
     m = measurers(agent)
     v, base = m.variant(variant), m.variant("fp32")
-    kind = v.recipe.kind
-    if kind in ("ptdq", "ptsq", "qat"):
+    if v.recipe.family == "quantization":  # ptdq, ptsq, qat and their input-equalized forms
         expect(agent, variant, "artifact")
         limit = budgets["int8_artifact_ratio"]
         ratio = v.artifact_bytes / base.artifact_bytes

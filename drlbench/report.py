@@ -25,14 +25,15 @@ from drlbench.evaluate import paired_difference
 from drlbench.names import RULES
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
-from drlbench.variants import PRUNE_RATIOS, QUANT_VARIANTS, VARIANTS, parse_variant
+from drlbench.variants import EQ_VARIANTS, PRUNE_RATIOS, QUANT_VARIANTS, VARIANTS, parse_variant
 
 KEEP = 0.9  # a variant "keeps" the baseline when its score is >= 90 % (the paper's threshold)
 MIN_AGENTS = 3  # fewer agents than this and a finding says "not enough data"
 MEANINGFUL = 0.05  # a resource change counts only beyond 5 % and with its 95 % CI off 1.0
 QUANT = QUANT_VARIANTS
 PRUNE_KINDS = ("prune_l1", "prune_l2")
-KIND_LABEL = {"fp32": "fp32", "ptdq": "PTDQ", "ptsq": "PTSQ", "qat": "QAT", "prune_l1": "L1", "prune_l2": "L2"}
+KIND_LABEL = {"fp32": "fp32", "ptdq": "PTDQ", "ptsq": "PTSQ", "qat": "QAT", "prune_l1": "L1", "prune_l2": "L2",
+              "ptdq_eq": "PTDQ-eq", "ptsq_eq": "PTSQ-eq", "qat_eq": "QAT-eq"}
 # (key, CellResult field, label); the energy label says ESTIMATE whenever a cell's energy_source does
 METRICS = (("latency", "latency_us_p50", "median latency per action"),
            ("energy", "energy_j_per_1k_actions", "energy per action"),
@@ -370,6 +371,38 @@ def _table1_row(row: Row, paper: dict) -> list[str]:
     paper_best = best_of({q: theirs[q] for q in QUANT})
     return [row.label, *ours, f"{theirs['baseline']:.2f}",
             *(bold(f"{theirs[q]:.2f}", q in paper_best) for q in QUANT)]
+
+
+def equalization_section(sel: Selection, rule: str) -> list[str]:
+    """Off the paper grid: each int8 recipe beside the same recipe on the input-equalized actor."""
+    agents = [a for a in sel.agents if any(a.get(v) for v in EQ_VARIANTS)]
+    if not agents:
+        return []
+    rows = []
+    for a in agents:
+        base = a.get("fp32")
+        info = next((c.build.get("input_equalization", {}) for v in EQ_VARIANTS for c in [a.get(v)] if c), {})
+        row = [a.agent, show_return(base), "yes" if info.get("equalized") else "no (already normalized)"]
+        for q in QUANT:
+            plain, eq = a.get(q), a.get(f"{q}_eq")
+            row += [_score_and_drop(a, plain, rule), _score_and_drop(a, eq, rule)]
+        rows.append(row)
+    header = ["agent", "fp32", "equalized"] + [f"{KIND_LABEL[k]}" for q in QUANT for k in (q, f"{q}_eq")]
+    return ["## Beyond the paper — int8 on an input-equalized actor", "",
+            "Off the paper grid (`--variants ptdq_eq,ptsq_eq,qat_eq`). Per-tensor int8 shares one scale among "
+            "all of the first layer's inputs; an actor trained on raw observations (no VecNormalize) mixes "
+            "features of very different ranges there. `*_eq` first rescales each input feature to span about "
+            "[−1, 1] on the calibration states and folds the inverse scale into the first layer's weights: the "
+            "fp32 function is unchanged, then the same int8 recipe runs. Actors that already normalize their "
+            f"input are left as they are. Cells: {RULES[rule]}; ↓ marks a paired drop below fp32 (95 % CI).", "",
+            *md_table(header, rows), ""]
+
+
+def _score_and_drop(agent: Agent, cell: CellResult | None, rule: str) -> str:
+    if cell is None:
+        return "—"
+    s, diff = score(cell, rule), agent.paired_difference(cell)
+    return (f"{s:.2f}" if math.isfinite(s) else "n/a") + (" ↓" if diff is not None and diff[2] < 0 else "")
 
 
 # --- Table 2 -----------------------------------------------------------------------------------
@@ -1025,7 +1058,7 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = (header_section(sel, paper, rule) + summary_section(sel, rule) + table1(sel, paper)
-             + table2(sel, paper, rule) + table3(sel, paper, rule))
+             + equalization_section(sel, rule) + table2(sel, paper, rule) + table3(sel, paper, rule))
     figures: list[Path] = []
     for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),
                         figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):

@@ -4,6 +4,8 @@ Names, used everywhere (test ids, CLI, result store):
     fp32                      the baseline, exported to ONNX (and runnable in torch)
     ptdq, ptsq                ONNX Runtime int8 post-training dynamic / static quantization
     qat                       int8 quantization-aware fine-tuning, exported to ONNX
+    ptdq_eq, ptsq_eq, qat_eq  the same on the input-equalized actor (compress/equalize.py): off the
+                              paper grid, by exact name only (`ptdq*` still means the paper's ptdq)
     prune_l1_05 … prune_l1_70, prune_l2_05 … prune_l2_70
                               torch-pruning structural pruning, L1 / L2 magnitude, 5 % steps
 Any `prune_l{1,2}_NN` with 1 <= NN <= 99 is accepted; the paper's grid is 05 … 70.
@@ -28,9 +30,10 @@ from drlbench.runtime import OrtRunner, TorchRunner
 
 PRUNE_RATIOS = tuple(range(5, 75, 5))
 QUANT_VARIANTS = ("ptdq", "ptsq", "qat")
+EQ_VARIANTS = tuple(f"{q}_eq" for q in QUANT_VARIANTS)  # not in VARIANTS: the paper did not equalize
 PRUNE_VARIANTS = tuple(f"prune_l{p}_{r:02d}" for p in (1, 2) for r in PRUNE_RATIOS)
 VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 + 28 = 32
-KINDS = ("fp32", "ptdq", "ptsq", "qat", "prune_l1", "prune_l2")
+KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2")
 _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
 CALIBRATION_SEED_OFFSET = 1  # + tasks.DISJOINT_SEED_OFFSET
 
@@ -54,7 +57,7 @@ class Recipe:
 
 def parse_variant(name: str) -> Recipe:
     canon = str(name).strip().lower().replace("-", "_")
-    if canon in ("fp32", *QUANT_VARIANTS):
+    if canon in ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS):
         return Recipe(canon, canon)
     m = _PRUNE_RE.match(canon)
     if m:
@@ -62,8 +65,8 @@ def parse_variant(name: str) -> Recipe:
         if not 0 < pct < 100:
             raise DrlbenchError(f"pruning ratio in {name!r} must be in (0, 1), i.e. 01 … 99 percent; got {pct / 100}")
         return Recipe(canon, f"prune_l{m.group(1)}", pct / 100)
-    raise unknown("variant", name,
-                  ["fp32", "ptdq", "ptsq", "qat", "prune_l1_05 … prune_l1_70", "prune_l2_05 … prune_l2_70"])
+    raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1_05 … prune_l1_70",
+                                    "prune_l2_05 … prune_l2_70"])
 
 
 def select(patterns, names, kind: str) -> list[str]:
@@ -188,17 +191,29 @@ class VariantBuilder:
             return Variant(aid, recipe, onnx_export.export_onnx(pruned, actor.obs_dim), pruned.n_params(), pruned,
                            PRUNE_CONFIG | {"p": p, "ratio": recipe.ratio, "hidden": pruned.hidden,
                                            "baseline_hidden": actor.hidden})
-        fp32 = self.get("fp32").onnx
+        actor, fp32, extra = self.actor, self.get("fp32").onnx, {}
+        if recipe.kind in EQ_VARIANTS:
+            actor, extra = self.equalized()
+            if extra["equalized"]:
+                fp32 = onnx_export.export_onnx(actor, actor.obs_dim)
         with _quiet_root_logger():  # ORT's quantizer warns about pre-processing on every call
-            return self._build_int8(recipe, fp32)
+            variant = self._build_int8(recipe, recipe.kind.removesuffix("_eq"), actor, fp32)
+        variant.build |= {"input_equalization": extra} if extra else {}
+        return variant
 
-    def _build_int8(self, recipe: Recipe, fp32: bytes) -> Variant:
+    def equalized(self) -> tuple[Actor, dict]:
+        """The actor with its first layer's input standardized on the calibration states (same fp32 function)."""
+        from drlbench.compress.equalize import equalize_input
+
+        return equalize_input(self.actor, self.calibration_states())
+
+    def _build_int8(self, recipe: Recipe, method: str, actor: Actor, fp32: bytes) -> Variant:
         from drlbench.compress import ptq
 
-        actor, aid = self.actor, self.agent.id
-        if recipe.kind == "ptdq":
+        aid = self.agent.id
+        if method == "ptdq":
             return Variant(aid, recipe, ptq.ptdq(fp32), actor.n_params(), None, dict(ptq.PTDQ_CONFIG))
-        if recipe.kind == "ptsq":
+        if method == "ptsq":
             calib = self.calibration_states()
             return Variant(aid, recipe, ptq.ptsq(fp32, calib), actor.n_params(), None,
                            ptq.PTSQ_CONFIG | {"calibration_states": int(len(calib))})

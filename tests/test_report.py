@@ -349,3 +349,15 @@ def test_paper_results_hold_all_25_cells_of_tables_1_to_3():
     assert paper["table2"]["trpo"]["HumanoidStandup"] == {"baseline": 35281.42, "pruned": 42314.62,
                                                          "l1_ratio": 0.55, "l2_ratio": 0.6}
     assert paper["table3"]["trpo"]["HumanoidStandup"] == {"kind": "prune_l2", "ratio": 0.55}
+
+
+def test_equalized_int8_cells_get_their_own_table_and_stay_out_of_the_papers(tmp_path, report):
+    rand, base = RANDOM["Hopper"], 3000.0
+    eq = [dataclasses.replace(fake_cell("sac-hopper", "Hopper", f"{q}_eq", base * f, base, rand, {}),
+                              build={"input_equalization": {"equalized": True}})
+          for q, f in (("ptdq", 1.0), ("ptsq", 0.5), ("qat", 0.95))]
+    text = write_report(dataset() + eq, tmp_path)[0].read_text()
+    line = row(text, "sac-hopper", "## Beyond the paper")
+    assert line.split(" | ")[2:] == ["yes", "0.99 ↓", "1.00", "0.80 ↓", "0.50 ↓", "0.90 ↓", "0.95 ↓ |"]
+    assert row(text, "sac-hopper", "## Table 1") == row(report[1], "sac-hopper", "## Table 1")  # paper tables unchanged
+    assert "## Beyond the paper" not in report[1]  # no eq cells, no section
