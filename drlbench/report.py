@@ -56,10 +56,13 @@ class Stat:
     lo: float
     hi: float
     n: int
+    geometric: bool = False  # a geometric mean with its (asymmetric) interval: see `ratio_ci`
 
     def show(self, digits: int = 2) -> str:
         if self.n < 2:
             return f"{self.mean:.{digits}f} (n={self.n}, no CI)"
+        if self.geometric:
+            return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}] (n={self.n})"
         return f"{self.mean:.{digits}f} ± {(self.hi - self.lo) / 2:.{digits}f} (n={self.n})"
 
 
@@ -72,6 +75,24 @@ def mean_ci(values: Iterable[float]) -> Stat | None:
         return Stat(float(v[0]), float(v[0]), float(v[0]), 1)
     half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
     return Stat(float(v.mean()), float(v.mean() - half), float(v.mean() + half), int(v.size))
+
+
+def ratio_ci(values: Iterable[float]) -> Stat | None:
+    """Geometric mean and 95 % interval of positive ratios (Student-t on their logs, mapped back).
+
+    Ratios to a baseline multiply: an arithmetic mean of 0.5× and 2× says 1.25×, the geometric mean says
+    1×, and the interval is asymmetric around it. Values not > 0 (a counter that did not tick) are left out.
+    """
+    logs = [math.log(x) for x in values if x is not None and math.isfinite(x) and x > 0]
+    stat = mean_ci(logs)
+    if stat is None:
+        return None
+    return Stat(math.exp(stat.mean), math.exp(stat.lo), math.exp(stat.hi), stat.n, geometric=True)
+
+
+def geometric_mean(values: Iterable[float]) -> float | None:
+    stat = ratio_ci(values)
+    return stat.mean if stat else None
 
 
 def return_stat(cell: CellResult) -> Stat:
@@ -323,7 +344,7 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
              "differences R_v − R_fp32 (the same initial states; a cell can keep ≥ 90 % and still drop, or "
              "lose more than 10 % by its mean on seeds too noisy to call it). Score: median (min … max) over "
              "agents. Resource columns: variant ÷ fp32 of the same agent (latency and energy: the ratio the cell "
-             "measured beside fp32 in alternating blocks, where recorded), mean ± 95 % CI over agents (n); "
+             "measured beside fp32 in alternating blocks, where recorded), geometric mean [95 % CI] over agents (n); "
              "below 1 is a saving.", ""]
     rows = []
     for variant in VARIANTS[1:]:
@@ -339,7 +360,7 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
         kept = f"{sum(keeps(c, rule) for _, c in cells)} of {len(finite)}" + (
             f" ({undefined} undefined)" if undefined else "")
         rows.append([variant, kept, drops, spread,
-                     *(_stat_text(resource_ratios(sel.agents, _variant_picker(variant), attr))
+                     *(_ratio_text(resource_ratios(sel.agents, _variant_picker(variant), attr))
                        for attr in ("latency_us_p50", "artifact_bytes", "rss_running_mib"))])
     if not rows:
         return lines + ["No compressed cells in the store.", ""]
@@ -502,17 +523,18 @@ def figure1(sel: Selection, out: Path) -> tuple[list[str], list[Path]]:
         _bars(ax, [KIND_LABEL[q] for q in QUANT], series)
         ax.set_title(metric_label(key, label, sel.cells), fontsize=9)
         ax.set_ylabel("÷ fp32 of the same agent")
-    fig.suptitle("Quantized ÷ fp32: mean over agents ± 95 % CI (dots: agents)")
+    fig.suptitle("Quantized ÷ fp32: geometric mean over agents, 95 % CI (dots: agents)")
     fig.tight_layout()
     path = _save(fig, out / "fig1_quantization.png")
     rows = [[KIND_LABEL[q],
-             *(_stat_text(resource_ratios(sel.agents, _variant_picker(q), attr)) for _, attr, _ in METRICS)]
+             *(_ratio_text(resource_ratios(sel.agents, _variant_picker(q), attr)) for _, attr, _ in METRICS)]
             for q in QUANT]
     rows.append(["fp32 (absolute)", *(_stat_text([getattr(a.get("fp32"), attr) for a in sel.agents if a.get("fp32")])
                                       for _, attr, _ in METRICS)])
     header = ["variant", *(metric_label(k, lbl, sel.cells) for k, _, lbl in METRICS)]
-    return lines + [f"![Figure 1]({path.name})", "", "Ratios to fp32 of the same agent, mean ± 95 % CI over agents "
-                    "(n agents); the last row is fp32 in µs, J / 1,000 actions, MiB and bytes.", "",
+    return lines + [f"![Figure 1]({path.name})", "", "Ratios to fp32 of the same agent, geometric mean [95 % CI] "
+                    "over agents (n agents); the last row is fp32's own values in µs, J / 1,000 actions, MiB and "
+                    "bytes, arithmetic mean ± 95 % CI.", "",
                     *md_table(header, rows)], [path]
 
 
@@ -521,9 +543,14 @@ def _stat_text(values: list[float]) -> str:
     return "—" if stat is None else stat.show(3 if abs(stat.mean) < 10 else 1)
 
 
+def _ratio_text(values: list[float]) -> str:
+    stat = ratio_ci(values)
+    return "—" if stat is None else stat.show(3)
+
+
 def _bars(ax, labels: list[str], series: list[list[float]]) -> None:
     for i, values in enumerate(series):
-        stat = mean_ci(values)
+        stat = ratio_ci(values)
         if stat is None:
             ax.text(i, 1.0, "no data", ha="center", fontsize=8)
             continue
@@ -543,7 +570,7 @@ def figure_pruning(sel: Selection, out: Path, kind: str, number: int) -> tuple[l
     fig = Figure(figsize=(16, 4.2))
     table = {r: [pct(r)] for r in ratios}
     for ax, (key, attr, label) in zip(fig.subplots(1, len(METRICS)), METRICS):
-        stats_by_ratio = {r: mean_ci(resource_ratios(sel.agents, _ratio_picker(kind, r), attr)) for r in ratios}
+        stats_by_ratio = {r: ratio_ci(resource_ratios(sel.agents, _ratio_picker(kind, r), attr)) for r in ratios}
         _curve(ax, stats_by_ratio)
         ax.text(0.02, 0.02, _n_label(stats_by_ratio.values()), transform=ax.transAxes, fontsize=8)
         for a in sel.agents:  # faint per-agent lines: nothing hidden behind the mean
@@ -555,12 +582,12 @@ def figure_pruning(sel: Selection, out: Path, kind: str, number: int) -> tuple[l
         ax.set_xlabel("pruning ratio")
         for r, s in stats_by_ratio.items():
             table[r].append("—" if s is None else s.show(3))
-    fig.suptitle(f"{KIND_LABEL[kind]} pruning ÷ fp32: mean over agents, 95 % CI band (grey: agents)")
+    fig.suptitle(f"{KIND_LABEL[kind]} pruning ÷ fp32: geometric mean over agents, 95 % CI band (grey: agents)")
     fig.tight_layout()
     path = _save(fig, out / f"fig{number}_prune_{KIND_LABEL[kind].lower()}.png")
     header = ["ratio", *(metric_label(k, lbl, sel.cells) for k, _, lbl in METRICS)]
-    return [title, "", f"![Figure {number}]({path.name})", "", "Mean ± 95 % CI over agents (n agents) of "
-            "the ratio to fp32 of the same agent.", "", *md_table(header, list(table.values()))], [path]
+    return [title, "", f"![Figure {number}]({path.name})", "", "Geometric mean [95 % CI] over agents (n "
+            "agents) of the ratio to fp32 of the same agent.", "", *md_table(header, list(table.values()))], [path]
 
 
 def _n_label(points: Iterable[Stat | None]) -> str:
@@ -743,14 +770,17 @@ def _family_cells(agent: Agent, family: str) -> list[CellResult]:
 
 
 def _per_agent(sel: Selection, family: str, ratio: Callable[[Agent, CellResult], float | None]) -> list[float]:
-    """One value per agent: the mean of ratio(agent, cell) over its cells of `family`, so the CI is over
-    agents (independent) rather than over variants of the same agent."""
+    """One value per agent: the geometric mean of ratio(agent, cell) over its cells of `family`, so the CI
+    is over agents (independent) rather than over variants of the same agent."""
     values = []
     for a in sel.agents:
-        mine = [r for c in _family_cells(a, family) for r in [ratio(a, c)] if r is not None]
-        if mine:
-            values.append(float(np.mean(mine)))
+        mine = geometric_mean(ratio(a, c) for c in _family_cells(a, family))
+        if mine is not None:
+            values.append(mine)
     return values
+
+
+POOLED = "geometric mean per agent, then over agents [95 % CI] (n agents)"
 
 
 def _pooled_ratios(sel: Selection, family: str, attr: str) -> list[float]:
@@ -775,7 +805,7 @@ def _variants_reducing(sel: Selection, family: str, attr: str) -> str:
     """Variants of `family` whose own ratio over agents shows a saving: an average over all of a family's
     variants can hide a few that save."""
     names = [v for v in VARIANTS if parse_variant(v).family == family]
-    hits = [v for v in names if _reduced(mean_ci(resource_ratios(sel.agents, _variant_picker(v), attr)))]
+    hits = [v for v in names if _reduced(ratio_ci(resource_ratios(sel.agents, _variant_picker(v), attr)))]
     return f"{len(hits)} of {len(names)}" + (f" ({', '.join(hits)})" if hits else "")
 
 
@@ -784,11 +814,10 @@ def _enough(stat: Stat | None) -> bool:
 
 
 def finding_memory(sel: Selection, family: str) -> Finding:
-    rss = mean_ci(_pooled_ratios(sel, family, "rss_running_mib"))
-    size = mean_ci(_pooled_ratios(sel, family, "artifact_bytes"))
+    rss = ratio_ci(_pooled_ratios(sel, family, "rss_running_mib"))
+    size = ratio_ci(_pooled_ratios(sel, family, "artifact_bytes"))
     verdict = _not_reduced_verdict(rss)
-    evidence = [f"RSS while running ÷ fp32 ({family} variants averaged per agent; n agents): "
-                f"{rss.show(3) if rss else 'no data'}",
+    evidence = [f"RSS while running ÷ fp32 ({family} variants: {POOLED}): {rss.show(3) if rss else 'no data'}",
                 f"artifact bytes ÷ fp32: {size.show(3) if size else 'no data'}",
                 f"variants whose RSS ratio over agents alone shows a saving: "
                 f"{_variants_reducing(sel, family, 'rss_running_mib')}",
@@ -814,11 +843,11 @@ def _detection_limit(sel: Selection) -> float | None:
 
 
 def finding_energy(sel: Selection, family: str) -> Finding:
-    per_action = mean_ci(_pooled_ratios(sel, family, "energy_j_per_1k_actions"))
-    per_episode = mean_ci(_pooled_ratios(sel, family, "energy_j_per_episode"))
-    length = mean_ci(_per_agent(sel, family, _length_ratio))
+    per_action = ratio_ci(_pooled_ratios(sel, family, "energy_j_per_1k_actions"))
+    per_episode = ratio_ci(_pooled_ratios(sel, family, "energy_j_per_episode"))
+    length = ratio_ci(_per_agent(sel, family, _length_ratio))
     verdict = _not_reduced_verdict(per_action)
-    evidence = [f"energy per action ÷ fp32 ({energy_note(sel.cells)}; {family} variants averaged per agent, n agents): "
+    evidence = [f"energy per action ÷ fp32 ({energy_note(sel.cells)}; {family} variants: {POOLED}): "
                 f"{per_action.show(3) if per_action else 'no data'}",
                 f"variants whose per-action energy ratio over agents alone shows a saving: "
                 f"{_variants_reducing(sel, family, 'energy_j_per_1k_actions')}",

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from drlbench.errors import DrlbenchError
-from drlbench.report import findings, paper_results, select, write_report
+from drlbench.report import findings, paper_results, ratio_ci, select, write_report
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import PRUNE_RATIOS, parse_variant
@@ -168,7 +168,7 @@ def test_energy_per_episode_drop_from_short_episodes_is_not_an_efficiency_gain()
     energy = run_findings(dataset(prune_length=500))["energy_pruning"]
     assert energy.verdict == "agree"  # per action, pruning costs what fp32 costs
     text = "\n".join(energy.evidence)
-    assert "energy per episode ÷ fp32 (the paper's unit): 0.500 ± 0.000 (n=3)" in text
+    assert "energy per episode ÷ fp32 (the paper's unit): 0.500 [0.500, 0.500] (n=3)" in text
     assert "per-action energy did not: 84 of 84" in text
 
 
@@ -260,7 +260,7 @@ def test_summary_counts_agents_keeping_the_return_and_the_resource_ratios(report
     # return being large), PTSQ 80 / 80 / 90 %: none keeps 0.9 of the score; quantized latency is 0.8x fp32
     # (synthetic variants lose the same amount on every seed, so each loss is a paired drop)
     assert row(text, "ptdq", title).split(" | ")[1:6] == ["3 of 3", "3 of 3", "0.99 (0.93 … 0.99)",
-                                                         "0.800 ± 0.000 (n=3)", "0.270 ± 0.000 (n=3)"]
+                                                         "0.800 [0.800, 0.800] (n=3)", "0.270 [0.270, 0.270] (n=3)"]
     assert row(text, "ptsq", title).split(" | ")[1] == "0 of 3"
     # L2 keeps up to 60 % on sac-hopper and 40 % on the other two; the next ratio scores 0.87
     assert row(text, "prune_l2_50", title).split(" | ")[1:4] == ["1 of 3", "3 of 3", "0.87 (0.87 … 0.97)"]
@@ -283,10 +283,29 @@ def test_resource_ratios_prefer_the_side_by_side_measurement(tmp_path):
         if c.variant == "prune_l1_05":
             c.latency_ratio_p50, c.energy_ratio = 0.5, 0.6
     text = write_report(cells, tmp_path)[0].read_text()
-    assert row(text, "prune_l1_05", "## Summary").split(" | ")[4] == "0.500 ± 0.000 (n=3)"
-    assert row(text, "prune_l1_10", "## Summary").split(" | ")[4] == "1.000 ± 0.000 (n=3)"  # cross-cell fallback
+    assert row(text, "prune_l1_05", "## Summary").split(" | ")[4] == "0.500 [0.500, 0.500] (n=3)"
+    assert row(text, "prune_l1_10", "## Summary").split(" | ")[4] == "1.000 [1.000, 1.000] (n=3)"  # cross-cell fallback
     energy = run_findings(cells)["energy_pruning"]
     assert "1 of 28 (prune_l1_05)" in "\n".join(energy.evidence)
+
+
+def test_resource_ratios_average_geometrically_over_agents(tmp_path):
+    cells = dataset()
+    halves = {"sac-hopper": 0.5, "td3-ant": 2.0, "ppo-humanoidstandup": 1.0}  # arithmetic mean 1.17, geometric 1
+    for c in cells:
+        if c.variant == "prune_l1_05":
+            c.latency_ratio_p50 = halves[c.agent]
+    text = write_report(cells, tmp_path)[0].read_text()
+    shown = row(text, "prune_l1_05", "## Summary").split(" | ")[4]
+    logs = np.log(list(halves.values()))
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) / math.sqrt(3)
+    assert shown == f"1.000 [{math.exp(-half):.3f}, {math.exp(half):.3f}] (n=3)"  # symmetric in log space
+
+
+def test_ratio_ci_leaves_out_ratios_that_are_not_positive():
+    assert ratio_ci([0.0, -1.0, None, float("nan")]) is None
+    stat = ratio_ci([0.25, 4.0, 0.0])
+    assert stat.n == 2 and stat.mean == pytest.approx(1.0) and stat.lo * stat.hi == pytest.approx(1.0)
 
 
 def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
