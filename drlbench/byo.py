@@ -1,6 +1,7 @@
-"""Bring your own agent: an SB3 zip, an ONNX actor or a TorchScript actor becomes a drlbench `Agent`.
+"""Bring your own agent: an SB3 zip, a CleanRL checkpoint, an ONNX actor or a TorchScript actor becomes
+a drlbench `Agent`.
 
-    load_external(path, env_id, *, trust_pickle=False, vecnormalize=None, algo=None) -> Agent
+    load_external(path, env_id, *, trust_pickle=False, vecnormalize=None, obs_stats=None, algo=None) -> Agent
 
 Formats, detected from the file's bytes (never from its name):
     sb3          a zip holding `data` and `policy.pth` (Stable-Baselines3 / sb3-contrib `model.save`);
@@ -8,18 +9,25 @@ Formats, detected from the file's bytes (never from its name):
                  `algo`). Its VecNormalize statistics are given explicitly or found where
                  rl-baselines3-zoo keeps them: `<dir>/vecnormalize.pkl`, `<dir>/vec_normalize.pkl`
                  (its Hugging Face repos) or `<dir>/<env_id>/vecnormalize.pkl` (its logs folder).
+    cleanrl      a `torch.save` zip (`data.pkl`) of state dicts as CleanRL's continuous-action scripts
+                 write them with `--save-model` (`<exp_name>.cleanrl_model`): ppo_continuous_action's
+                 `agent.state_dict()` (actor_mean.*), td3's `(actor, qf1, qf2)` and ddpg's `(actor, qf1)`
+                 state dicts (fc1, fc2, fc_mu, action_scale, action_bias), or a SAC actor's (fc_mean).
+                 CleanRL's PPO normalizes observations with gymnasium's NormalizeObservation and does
+                 not save the statistics: pass them as an .npz (`obs_stats`).
     torchscript  a zip with a `code/` folder (`torch.jit.script`/`trace` then `.save`).
     onnx         anything else that parses as an ONNX model (input float32 [batch, obs_dim]).
 
-Safety. SB3 zips and vecnormalize.pkl are pickle-based and unpickling can run arbitrary code, so
-both are refused unless the user passes `trust_pickle=True` (`--trust-pickle`). Even then the zip
-is read without executing it: its `data` member is parsed as plain JSON (the cloudpickled entries
-in it, schedules and spaces, are never unpickled) and `policy.pth` with
-`torch.load(weights_only=True)`, which only rebuilds tensors; the policy is rebuilt from the state
-dict's shapes, the JSON-readable `policy_kwargs` (activation, squash_output) and the env's spaces.
-Only vecnormalize.pkl is really unpickled. ONNX is protobuf and TorchScript has its own
-deserializer, so neither needs pickle: loading a TorchScript file does not run Python, but
-verifying it runs its TorchScript `forward` once on env observations.
+Safety. SB3 zips, CleanRL checkpoints and vecnormalize.pkl are pickle-based and unpickling can run
+arbitrary code, so all are refused unless the user passes `trust_pickle=True` (`--trust-pickle`).
+Even then the zips are read without executing them: an SB3 zip's `data` member is parsed as plain
+JSON (the cloudpickled entries in it, schedules and spaces, are never unpickled), and its
+`policy.pth` and a CleanRL checkpoint with `torch.load(weights_only=True)`, which only rebuilds
+tensors and containers; the policy is rebuilt from the state dict's shapes, the JSON-readable
+`policy_kwargs` (activation, squash_output) and the env's spaces. Only vecnormalize.pkl is really
+unpickled. Observation statistics in an .npz are read with `allow_pickle=False`. ONNX is protobuf
+and TorchScript has its own deserializer, so neither needs pickle: loading a TorchScript file does
+not run Python, but verifying it runs its TorchScript `forward` once on env observations.
 
 Actions. Every format becomes an `Actor` in env units (so pruning and QAT apply). The file's
 output is read as:
@@ -30,7 +38,8 @@ output is read as:
                            [-1, 1] action spaces this is the identity;
     tanh scaled to [low, high] inside a TorchScript module (CleanRL style): taken as is.
 ONNX and TorchScript actors are checked against the file's own runtime (ONNX Runtime, the
-TorchScript interpreter) on env observations; SB3 zips are checked against SB3 in tests/test_byo.py.
+TorchScript interpreter) on env observations, CleanRL state dicts against CleanRL's forward computed
+from them; SB3 zips are checked against SB3 and CleanRL against its own modules in tests/test_byo.py.
 """
 
 from __future__ import annotations
@@ -57,7 +66,8 @@ from drlbench.provenance import library_versions
 from drlbench.tasks import make_env, random_action_observations
 from drlbench.zoo import Agent
 
-ACCEPTED = "an SB3 / sb3-contrib .zip, an ONNX actor or a TorchScript actor"
+ACCEPTED = "an SB3 / sb3-contrib .zip, a CleanRL .cleanrl_model, an ONNX actor or a TorchScript actor"
+PICKLED = ("sb3", "cleanrl")  # formats read only with trust_pickle
 TRUST_HINT = "pass --trust-pickle (trust_pickle=True) only if you trust where the file comes from"
 ONNX_OPS = ("Gemm", "MatMul", "Add", "Relu", "Tanh")
 ONNX_SUPPORTED = "Gemm or MatMul+Add layers, Relu or Tanh between them, an optional final Tanh"
@@ -99,15 +109,19 @@ class ObsNorm:
     eps: float
 
 
-def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize=None,
+def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize=None, obs_stats=None,
                   algo: str | None = None) -> Agent:
     """An external checkpoint as an `Agent` whose actor acts in `env_id`'s units. Writes nothing.
 
-    trust_pickle   allow the pickle-based files (SB3 zip, VecNormalize .pkl); see the module doc
+    trust_pickle   allow the pickle-based files (SB3 zip, CleanRL checkpoint, VecNormalize .pkl); see
+                   the module doc
     vecnormalize   a VecNormalize .pkl whose observation statistics are baked into the actor (any
                    format); for SB3 zips it is looked up beside the zip when not given
+    obs_stats      observation statistics as an .npz (`mean`, `var`; optional `clip`, default 10, and
+                   `epsilon`, default 1e-8: gymnasium's NormalizeObservation and CleanRL's clip), baked
+                   into the actor (any format); "none" says a CleanRL PPO agent was trained without them
     algo           one of ALGOS: required for SB3 zips whose algorithm cannot be detected, a label
-                   for the card otherwise (a zip that says otherwise is refused)
+                   for the card otherwise (a checkpoint that says otherwise is refused)
     Every bad input raises one DrlbenchError naming what was wrong and what is accepted.
     """
     path = Path(path)
@@ -119,16 +133,24 @@ def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize
     if algo is not None and algo.lower() not in ALGOS:
         raise unknown("algorithm", algo, ALGOS)
     algo = algo.lower() if algo else None
+    if vecnormalize is not None and obs_stats is not None:
+        raise DrlbenchError("give the observation statistics once: vecnormalize (.pkl) or obs_stats (.npz), not both")
     env = make_env(env_id)
     try:
         spaces = _spaces(env, env_id)
         fmt = detect_format(path)
-        vn_path = _vecnormalize_path(path, env_id, vecnormalize, fmt)
-        if fmt == "sb3" or vn_path is not None:
-            _require_trust(trust_pickle, vn_path if fmt != "sb3" else path)
-        norm = _read_vecnormalize(vn_path, spaces) if vn_path is not None else None
+        vn_path = _vecnormalize_path(path, env_id, vecnormalize, fmt) if obs_stats is None else None
+        if fmt in PICKLED or vn_path is not None:
+            _require_trust(trust_pickle, path if fmt in PICKLED else vn_path)
+        if vn_path is not None:
+            norm = _read_vecnormalize(vn_path, spaces)
+        else:
+            norm = None if obs_stats in (None, NO_STATS) else _read_obs_stats(Path(obs_stats), spaces)
         if fmt == "sb3":
             actor, output, extra = _from_sb3(path, spaces, norm, algo, vn_path)
+        elif fmt == "cleanrl":
+            actor, output, extra = _from_cleanrl(path, spaces, norm, algo, obs_stats,
+                                                 random_action_observations(env, PROBE_STEPS))
         else:
             reader = _from_onnx if fmt == "onnx" else _from_torchscript
             actor, output, extra = reader(path, spaces, norm, random_action_observations(env, PROBE_STEPS))
@@ -151,6 +173,7 @@ def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize
         "sha256": digest,
         "trust_pickle": trust_pickle,
         "vecnormalize": str(vn_path.resolve()) if vn_path is not None else None,
+        "obs_stats": str(Path(obs_stats).resolve()) if obs_stats not in (None, NO_STATS) else obs_stats,
         "vecnormalize_sha256": norm_digest,  # of the statistics baked into the actor; None: none are
         "output": output,
         **extra,
@@ -161,7 +184,7 @@ def load_external(path, env_id: str, *, trust_pickle: bool = False, vecnormalize
 
 
 def detect_format(path: Path) -> str:
-    """'sb3', 'torchscript' or 'onnx', from the bytes; pickles and unknown zips are refused."""
+    """'sb3', 'cleanrl', 'torchscript' or 'onnx', from the bytes; bare pickles and unknown zips are refused."""
     with path.open("rb") as f:
         head = f.read(4)
     if head[:1] == b"\x80":  # pickle protocol 2+ opcode: a .pkl or a legacy torch.save file
@@ -182,10 +205,8 @@ def detect_format(path: Path) -> str:
         return "sb3"
     if any("/code/" in n for n in names):
         return "torchscript"
-    if any(n.endswith("data.pkl") for n in names):
-        raise DrlbenchError(f"{path} is a torch.save pickle checkpoint, which drlbench never loads (unpickling "
-                            "can run arbitrary code); save the actor with torch.jit.script(...).save() or export "
-                            "it to ONNX")
+    if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+        return "cleanrl"  # a torch.save zip; whether it holds a CleanRL actor is read after the trust check
     raise DrlbenchError(f"{path} is a zip but neither an SB3 checkpoint (data, policy.pth) nor a TorchScript "
                         f"archive (code/); accepted: {ACCEPTED}")
 
@@ -197,8 +218,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _require_trust(trust_pickle: bool, what: Path) -> None:
     if not trust_pickle:
-        raise DrlbenchError(f"{what} is pickle-based (an SB3 zip or a VecNormalize .pkl): unpickling can run "
-                            f"arbitrary code, so drlbench refuses it by default; {TRUST_HINT}")
+        raise DrlbenchError(f"{what} is pickle-based (an SB3 zip, a torch.save / CleanRL checkpoint or a "
+                            "VecNormalize .pkl): unpickling can run arbitrary code, so drlbench refuses it by "
+                            f"default; {TRUST_HINT}")
 
 
 def _spaces(env, env_id: str) -> Spaces:
@@ -298,13 +320,48 @@ def _read_vecnormalize(path: Path, spaces: Spaces) -> ObsNorm | None:
         raise DrlbenchError(f"{path} holds a {type(vn).__name__}, not a VecNormalize (saved by VecNormalize.save)")
     if not vn.norm_obs:
         return None
-    mean, var = np.asarray(vn.obs_rms.mean, np.float64), np.asarray(vn.obs_rms.var, np.float64)
+    mean, var = vn.obs_rms.mean, vn.obs_rms.var
+    return _obs_norm(mean, var, float(vn.clip_obs), float(vn.epsilon), f"VecNormalize file {path}", spaces)
+
+
+def _obs_norm(mean, var, clip: float, eps: float, what: str, spaces: Spaces) -> ObsNorm:
+    mean, var = np.asarray(mean, np.float64), np.asarray(var, np.float64)
     if mean.shape != (spaces.obs_dim,) or var.shape != (spaces.obs_dim,):
-        raise DrlbenchError(f"VecNormalize file {path} normalizes {mean.shape} observations but {spaces.env_id} "
-                            f"gives ({spaces.obs_dim},)")
+        raise DrlbenchError(f"{what} normalizes {mean.shape} observations but {spaces.env_id} gives "
+                            f"({spaces.obs_dim},)")
     if not (np.isfinite(mean).all() and np.isfinite(var).all() and (var >= 0).all()):
-        raise DrlbenchError(f"VecNormalize file {path} has NaN, Inf or negative variance in its statistics")
-    return ObsNorm(mean, var, float(vn.clip_obs), float(vn.epsilon))
+        raise DrlbenchError(f"{what} has NaN, Inf or negative variance in its statistics")
+    if not (clip > 0 and eps >= 0):
+        raise DrlbenchError(f"{what} has clip {clip} and epsilon {eps}; expected clip > 0 and epsilon >= 0")
+    return ObsNorm(mean, var, clip, eps)
+
+
+NO_STATS = "none"  # obs_stats: the agent was trained on raw observations
+OBS_STATS_KEYS = "mean and var (optional: clip, default 10; epsilon, default 1e-8)"
+
+
+def _read_obs_stats(path: Path, spaces: Spaces) -> ObsNorm:
+    """An .npz of observation statistics, read without pickle (gymnasium's NormalizeObservation: mean, var)."""
+    if not path.is_file():
+        raise DrlbenchError(f"obs stats file not found: {path} (expected an .npz holding {OBS_STATS_KEYS})")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with npz:
+            arrays = {k: np.asarray(npz[k]) for k in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # pickled arrays raise ValueError
+        raise DrlbenchError(f"cannot read obs stats {path}: {_first_line(exc)} (expected an .npz holding "
+                            f"{OBS_STATS_KEYS}, saved with np.savez)") from None
+    missing = [k for k in ("mean", "var") if k not in arrays]
+    if missing:
+        raise DrlbenchError(f"obs stats {path} has no {' and no '.join(missing)} (it holds "
+                            f"{sorted(arrays) or 'nothing'}); expected {OBS_STATS_KEYS}")
+    try:
+        clip, eps = float(arrays.get("clip", 10.0)), float(arrays.get("epsilon", 1e-8))
+    except (TypeError, ValueError):
+        raise DrlbenchError(f"obs stats {path}: clip and epsilon must be numbers") from None
+    return _obs_norm(arrays["mean"], arrays["var"], clip, eps, f"obs stats {path}", spaces)
 
 
 # ---------------------------------------------------------------------------------------- SB3 zip
@@ -344,18 +401,23 @@ def _read_sb3_zip(path: Path) -> tuple[dict, dict, str | None]:
     except (zipfile.BadZipFile, NotImplementedError, zlib.error, OSError, EOFError, ValueError) as exc:
         # ValueError covers JSONDecodeError and UnicodeDecodeError
         raise DrlbenchError(f"corrupt SB3 zip {path}: {_first_line(exc)}") from None
-    try:
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # weights_only refuses any object but tensors and containers; torch's own message suggests
-        # weights_only=False, which is exactly what must not be done with a file of unknown origin
-        raise DrlbenchError(f"policy.pth in {path} holds objects other than tensors, so it could run code when "
-                            "unpickled; drlbench does not load it (accepted: a state dict of tensors)") from None
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise DrlbenchError(f"corrupt policy.pth in {path}: {_first_line(exc)}") from None
+    state = _load_tensors(raw, f"policy.pth in {path}")
     if not isinstance(data, dict) or not isinstance(state, dict) or not isinstance(data.get("policy_kwargs", {}), dict):
         raise DrlbenchError(f"corrupt SB3 zip {path}: 'data', its policy_kwargs or 'policy.pth' is not a mapping")
     return data, state, version
+
+
+def _load_tensors(raw: bytes, what: str):
+    """torch.load(weights_only=True): tensors and plain containers only, nothing else is rebuilt."""
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # weights_only refuses any object but tensors and containers; torch's own message suggests
+        # weights_only=False, which is exactly what must not be done with a file of unknown origin
+        raise DrlbenchError(f"{what} holds objects other than tensors, so it could run code when unpickled; "
+                            "drlbench does not load it (accepted: state dicts of tensors)") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise DrlbenchError(f"corrupt {what}: {_first_line(exc)}") from None
 
 
 def _sb3_kwarg_class(kwargs: dict, key: str) -> str | None:
@@ -408,7 +470,8 @@ def _from_sb3(path: Path, spaces: Spaces, norm: ObsNorm | None, algo: str | None
         raise DrlbenchError(f"{path} looks like a {detected} checkpoint but algo={algo!r} was given; "
                             f"drop algo or pass {detected!r}")
     algo = algo or detected
-    if algo in ("ppo", "trpo") and isinstance(data.get("_last_original_obs"), dict) and vn_path is None:
+    if algo in ("ppo", "trpo") and isinstance(data.get("_last_original_obs"), dict) and norm is None \
+            and vn_path is None:
         # on-policy SB3 keeps the un-normalized last observation only under VecNormalize (off-policy
         # algorithms always keep one, so for them a missing file cannot be told from the zip)
         raise DrlbenchError(f"{path} was trained with VecNormalize but its statistics were not found (looked for "
@@ -449,6 +512,94 @@ def _from_sb3(path: Path, spaces: Spaces, norm: ObsNorm | None, algo: str | None
         raise DrlbenchError(f"{source} acts in [{bounds[0]}, {bounds[1]}] but {spaces.env_id} in [{spaces.low}, "
                             f"{spaces.high}] (trained on a rescaled env?); drlbench needs the env's own units")
     return actor, output, {"algo": algo, "algo_detected": detected is not None, "sb3_version": version}
+
+
+# ---------------------------------------------------------------------------------------- CleanRL
+
+# Actor layouts of CleanRL's continuous-action scripts: (parameters read, parameters ignored).
+CLEANRL_LAYOUTS = {
+    "ppo": (("actor_mean.",), ("actor_logstd", "critic.")),  # ppo/rpo_continuous_action's Agent
+    "td3": (("fc1.", "fc2.", "fc_mu.", "action_scale", "action_bias"), ()),  # td3/ddpg_continuous_action
+    "sac": (("fc1.", "fc2.", "fc_mean.", "action_scale", "action_bias"), ("fc_logstd.",)),
+}
+CLEANRL_ACCEPTED = ("accepted: ppo_continuous_action's Agent (actor_mean.*), td3/ddpg_continuous_action's Actor "
+                    "(fc1, fc2, fc_mu) or a SAC Actor (fc1, fc2, fc_mean), saved alone or first in a tuple")
+PPO_STATS_HINT = ("CleanRL's ppo_continuous_action trains on NormalizeObservation'd observations and does not save "
+                  "their statistics in the checkpoint; save them after training with np.savez('obs_stats.npz', "
+                  "mean=rms.mean, var=rms.var), rms = envs.envs[0].get_wrapper_attr('obs_rms'), and pass "
+                  "--obs-stats obs_stats.npz (obs_stats=…), or --obs-stats none if it was trained without")
+
+
+def _from_cleanrl(path: Path, spaces: Spaces, norm: ObsNorm | None, algo: str | None, obs_stats, obs: np.ndarray):
+    """The actor's state dict, mapped by its parameter names; checked against CleanRL's forward."""
+    source = f"CleanRL checkpoint {path}"
+    saved = _load_tensors(path.read_bytes(), source)
+    nets = list(saved) if isinstance(saved, (tuple, list)) else [saved]
+    if not nets or not all(isinstance(n, dict) for n in nets):
+        raise DrlbenchError(f"{source} holds a {type(saved).__name__}, not state dicts; {CLEANRL_ACCEPTED}")
+    sd = nets[0]
+    layout = "ppo" if "actor_mean.0.weight" in sd else "td3" if "fc_mu.weight" in sd else \
+        "sac" if "fc_mean.weight" in sd else None
+    if layout is None:
+        raise DrlbenchError(f"{source} holds no CleanRL actor (its first state dict has {', '.join(list(sd)[:6])}); "
+                            f"{CLEANRL_ACCEPTED}")
+    read, ignored = CLEANRL_LAYOUTS[layout]
+    stray = sorted(k for k in sd if not k.startswith(read + ignored))
+    if stray:
+        raise DrlbenchError(f"{source} has parameters drlbench cannot map to the {layout} actor: "
+                            f"{', '.join(stray[:6])}; {CLEANRL_ACCEPTED}")
+    # DDPG saves (actor, qf1), TD3 (actor, qf1, qf2): the same actor, told apart by the critics
+    detected = {"ppo": "ppo", "sac": "sac", "td3": {2: "ddpg", 3: "td3"}.get(len(nets))}[layout]
+    if detected is not None and algo is not None and detected != algo:
+        raise DrlbenchError(f"{path} looks like a CleanRL {detected} checkpoint but algo={algo!r} was given; "
+                            f"drop algo or pass {detected!r}")
+    if layout == "ppo":
+        if obs_stats is None:
+            raise DrlbenchError(f"{path}: {PPO_STATS_HINT}")
+        layers, activation, output = _sb3_chain(sd, "actor_mean.", source), "tanh", ENV_UNITS
+    else:
+        head = "fc_mu" if layout == "td3" else "fc_mean"
+        layers = [_sb3_layer(sd, name, source) for name in ("fc1", "fc2", head)]
+        activation, output = "relu", TANH_SCALED
+        _check_cleanrl_scaling(sd, spaces, source)
+    for layer in layers:
+        if layer.weight.ndim != 2:
+            raise DrlbenchError(f"{source}: {layer.name}.weight has shape {layer.weight.shape}; expected a matrix")
+    actor = _build_actor(layers, activation, output, spaces, norm, source)
+    err = _mismatch(actor, output, obs, lambda x: _cleanrl_forward(sd, layout, x))
+    if err > VERIFY_TOL:
+        raise DrlbenchError(f"{source}: the actor drlbench reads from it is off CleanRL's forward by {err:.3g}; "
+                            f"{CLEANRL_ACCEPTED}")
+    return actor, output, {"algo": algo or detected, "algo_detected": detected is not None, "cleanrl_layout": layout,
+                           "verified_max_rel_err": err}
+
+
+def _check_cleanrl_scaling(sd: dict, spaces: Spaces, source: str) -> None:
+    """CleanRL's actors map tanh to the bounds with buffers (high - low) / 2 and (high + low) / 2."""
+    want = {"action_scale": (spaces.high - spaces.low) / 2, "action_bias": (spaces.high + spaces.low) / 2}
+    for name, expected in want.items():
+        got = sd.get(name)
+        if not isinstance(got, torch.Tensor) or got.numel() != spaces.act_dim:
+            raise DrlbenchError(f"{source} has no {name} buffer of {spaces.act_dim} values; {CLEANRL_ACCEPTED}")
+        if not np.allclose(got.float().numpy().reshape(-1), expected, rtol=1e-6, atol=1e-6):
+            raise DrlbenchError(f"{source} scales actions to [{spaces.low}, {spaces.high}] with {name} "
+                                f"{got.numpy().reshape(-1)} instead of {expected} (trained on another env?)")
+
+
+@torch.no_grad()
+def _cleanrl_forward(sd: dict, layout: str, x: np.ndarray) -> np.ndarray:
+    """What CleanRL's own module computes on (already normalized) observations, from the state dict."""
+    h = torch.as_tensor(x)
+    if layout == "ppo":  # Sequential(Linear, Tanh, …, Linear): the Gaussian's mean
+        idx = sorted({int(k.split(".")[1]) for k in sd if k.startswith("actor_mean.")})
+        for i in idx[:-1]:
+            h = torch.tanh(nn.functional.linear(h, sd[f"actor_mean.{i}.weight"], sd[f"actor_mean.{i}.bias"]))
+        return nn.functional.linear(h, sd[f"actor_mean.{idx[-1]}.weight"], sd[f"actor_mean.{idx[-1]}.bias"]).numpy()
+    head = "fc_mu" if layout == "td3" else "fc_mean"
+    for name in ("fc1", "fc2"):
+        h = torch.relu(nn.functional.linear(h, sd[f"{name}.weight"], sd[f"{name}.bias"]))
+    h = torch.tanh(nn.functional.linear(h, sd[f"{head}.weight"], sd[f"{head}.bias"]))
+    return (h * sd["action_scale"] + sd["action_bias"]).numpy()
 
 
 # ---------------------------------------------------------------------------------------- ONNX

@@ -133,7 +133,8 @@ def _cmd_compress(ns) -> int:
     from drlbench.variants import VARIANTS, select
 
     variants = select(split(ns.variants), list(VARIANTS), "variant") if ns.variants else list(VARIANTS)
-    agent = load_external(ns.path, ns.task, trust_pickle=ns.trust_pickle, vecnormalize=ns.vecnormalize, algo=ns.algo)
+    agent = load_external(ns.path, ns.task, trust_pickle=ns.trust_pickle, vecnormalize=ns.vecnormalize,
+                          obs_stats=ns.obs_stats, algo=ns.algo)
     cells = benchmark_agent(agent, variants, ns.out, MeasureConfig(episodes=ns.episodes, seed=ns.seed),
                             progress=not ns.no_progress)
     _print([c.to_dict() for c in cells], ns.json, agent_table(cells) + f"\nwritten to {ns.out}/")
@@ -191,18 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_sweep)
 
-    c = sub.add_parser("compress", help="benchmark your own agent (SB3 zip, ONNX or TorchScript actor) on any Box env")
-    c.add_argument("path", help="SB3 / sb3-contrib .zip, ONNX actor (.onnx) or TorchScript actor (.pt)")
+    c = sub.add_parser("compress", help="benchmark your own agent (SB3 zip, CleanRL checkpoint, ONNX or TorchScript "
+                                        "actor) on any Box env")
+    c.add_argument("path", help="SB3 / sb3-contrib .zip, CleanRL .cleanrl_model, ONNX actor (.onnx) or TorchScript "
+                                "actor (.pt)")
     c.add_argument("--task", required=True, help="Gymnasium env id with Box spaces, e.g. Walker2d-v5, Pendulum-v1")
     c.add_argument("--variants", action="append", default=[], help="names or globs (default: all 32)")
     c.add_argument("--episodes", type=_positive_int, default=10)
     c.add_argument("--seed", type=_seed, default=0)
     c.add_argument("--out", default="drlbench-out", help="folder for results.db, report.md and variants/")
     c.add_argument("--trust-pickle", action="store_true",
-                   help="allow pickle-based files (SB3 zip, vecnormalize.pkl): only for files you trust")
+                   help="allow pickle-based files (SB3 zip, CleanRL checkpoint, vecnormalize.pkl): only for files "
+                        "you trust")
     c.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (.pkl; needs --trust-pickle)")
+    c.add_argument("--obs-stats", default=None,
+                   help="observation statistics as an .npz of mean and var (optional clip, epsilon), e.g. a CleanRL "
+                        "PPO agent's NormalizeObservation obs_rms; 'none': trained without normalization")
     c.add_argument("--algo", default=None, choices=ALGOS,
-                   help="algorithm of an SB3 zip when it cannot be detected")
+                   help="algorithm of an SB3 zip or CleanRL checkpoint when it cannot be detected")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_compress)

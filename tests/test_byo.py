@@ -1,8 +1,10 @@
-"""load_external: SB3 zips of all five algorithms, ONNX and TorchScript actors, and every bad input;
+"""load_external: SB3 zips of all five algorithms, CleanRL checkpoints, ONNX and TorchScript actors, and
+every bad input;
 then what `compress` resumes from (agent ids, stored cells, variant folders) and bad saved actors.
 
 The reference is always the checkpoint's own runtime: SB3's `predict(deterministic=True)` on the
-model SB3 itself loads from the zip, ONNX Runtime, or the TorchScript module.
+model SB3 itself loads from the zip, the CleanRL-shaped module the checkpoint was saved from, ONNX
+Runtime, or the TorchScript module.
 """
 
 import copy
@@ -279,6 +281,94 @@ def test_torchscript(tmp_path, case):
     assert agent.card["format"] == "torchscript" and agent.card["output"] == output
 
 
+# ------------------------------------------------------------------------------------- CleanRL
+# Modules with the parameter names and forward passes of cleanrl/*_continuous_action.py, saved as their
+# --save-model does: ppo `agent.state_dict()`, td3 `(actor, qf1, qf2)`, ddpg `(actor, qf1)` state dicts.
+
+class CleanRLAgent(nn.Module):
+    """ppo_continuous_action.py's Agent; its deterministic action is actor_mean, clipped by ClipAction."""
+
+    def __init__(self, obs_dim: int, act_dim: int):
+        super().__init__()
+        torch.manual_seed(2)
+        self.critic = nn.Sequential(nn.Linear(obs_dim, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
+        self.actor_mean = nn.Sequential(nn.Linear(obs_dim, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
+                                        nn.Linear(64, act_dim))
+        self.actor_logstd = nn.Parameter(torch.zeros(1, act_dim))
+        with torch.no_grad():  # means beyond the bounds, so the clip is exercised
+            self.actor_mean[4].weight.mul_(20)
+
+
+class CleanRLSACActor(nn.Module):
+    """sac_continuous_action.py's Actor; deterministic: tanh of the mean, scaled to the bounds."""
+
+    def __init__(self, obs_dim: int, act_dim: int, low: float, high: float):
+        super().__init__()
+        torch.manual_seed(3)
+        self.fc1, self.fc2 = nn.Linear(obs_dim, 32), nn.Linear(32, 32)
+        self.fc_mean, self.fc_logstd = nn.Linear(32, act_dim), nn.Linear(32, act_dim)
+        self.register_buffer("action_scale", torch.full((act_dim,), (high - low) / 2))
+        self.register_buffer("action_bias", torch.full((act_dim,), (high + low) / 2))
+
+    def forward(self, x):
+        x = torch.relu(self.fc2(torch.relu(self.fc1(x))))
+        return torch.tanh(self.fc_mean(x)) * self.action_scale + self.action_bias
+
+
+def _qf(obs_dim: int, act_dim: int) -> dict:
+    return nn.Sequential(nn.Linear(obs_dim + act_dim, 16), nn.ReLU(), nn.Linear(16, 1)).state_dict()
+
+
+OBS_STATS = {"mean": np.linspace(-1, 1, 11), "var": np.linspace(0.5, 4, 11)}  # for Hopper-v5
+
+
+def _cleanrl_file(tmp: Path, name: str) -> Path:
+    """(saved checkpoint) for one of CLEANRL's cases."""
+    saved = {"td3": lambda: (CleanRLActor().state_dict(), _qf(3, 1), _qf(3, 1)),
+             "ddpg": lambda: (CleanRLActor().state_dict(), _qf(3, 1)),
+             "sac": lambda: (CleanRLSACActor(3, 1, -2.0, 2.0).state_dict(), _qf(3, 1), _qf(3, 1)),
+             "ppo": lambda: CleanRLAgent(11, 3).state_dict()}[name]()
+    path = tmp / f"{name}_continuous_action.cleanrl_model"
+    torch.save(saved, path)
+    return path
+
+
+def _cleanrl_reference(name: str, obs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        if name == "ppo":  # NormalizeObservation, then TransformObservation's clip to ±10, then ClipAction
+            x = np.clip((obs - OBS_STATS["mean"]) / np.sqrt(OBS_STATS["var"] + 1e-8), -10, 10)
+            mean = CleanRLAgent(11, 3).actor_mean(torch.as_tensor(x, dtype=torch.float32)).numpy()
+            return np.clip(mean, -1, 1)
+        module = CleanRLSACActor(3, 1, -2.0, 2.0) if name == "sac" else CleanRLActor()
+        return module(torch.as_tensor(obs)).numpy()
+
+
+CLEANRL = {"td3": "Pendulum-v1", "ddpg": "Pendulum-v1", "sac": "Pendulum-v1", "ppo": "Hopper-v5"}
+
+
+@pytest.mark.parametrize("name", list(CLEANRL))
+def test_cleanrl_checkpoint_matches_cleanrl_forward(tmp_path, name):
+    env_id, path = CLEANRL[name], _cleanrl_file(tmp_path, name)
+    stats = None
+    if name == "ppo":
+        stats = tmp_path / "obs_stats.npz"
+        np.savez(stats, **OBS_STATS)
+    agent = load_external(path, env_id, trust_pickle=True, obs_stats=stats)
+    obs = env_observations(env_id)
+    np.testing.assert_allclose(agent.actor.act(obs), _cleanrl_reference(name, obs), atol=ATOL, rtol=0)
+    assert agent.card["format"] == "cleanrl" and agent.card["algo"] == name and agent.card["algo_detected"]
+    assert (agent.card["vecnormalize_sha256"] is None) == (stats is None)  # the statistics are part of its id
+
+
+def test_cleanrl_ppo_trained_without_normalization_is_an_explicit_choice(tmp_path):
+    agent = load_external(_cleanrl_file(tmp_path, "ppo"), "Hopper-v5", trust_pickle=True, obs_stats="none")
+    obs = env_observations("Hopper-v5")
+    with torch.no_grad():
+        mean = CleanRLAgent(11, 3).actor_mean(torch.as_tensor(obs)).numpy()
+    np.testing.assert_allclose(agent.actor.act(obs), np.clip(mean, -1, 1), atol=ATOL, rtol=0)
+    assert agent.card["obs_stats"] == "none" and agent.card["vecnormalize_sha256"] is None
+
+
 # ------------------------------------------------------------------------------------- bad input
 # Each case builds its input in tmp (from the module's checkpoints `cps` where it needs one) and
 # returns (path, env id, load_external kwargs).
@@ -370,6 +460,29 @@ def _torch_save(tmp, cps):
     return buf.getvalue()
 
 
+def _cleanrl(name: str, env_id: str, edit=None, **kwargs):
+    def make(tmp, cps):
+        path = _cleanrl_file(tmp, name)
+        if edit is not None:
+            torch.save(edit(torch.load(path, weights_only=True), tmp), path)
+        return path, env_id, {"trust_pickle": True} | kwargs
+
+    return make
+
+
+def _rescaled(saved, tmp):
+    saved[0]["action_scale"] = torch.tensor([1.0])  # an actor trained on bounds ±1, not Pendulum's ±2
+    return saved
+
+
+def _stats_file(**arrays):
+    def make(tmp, cps):
+        np.savez(tmp / "stats.npz", **arrays)
+        return _cleanrl("ppo", "Hopper-v5", obs_stats=tmp / "stats.npz")(tmp, cps)
+
+    return make
+
+
 def _lost_vecnormalize(tmp, cps):
     shutil.copy(cps("ppo-vecnormalize"), tmp / "Hopper-v5.zip")
     return tmp / "Hopper-v5.zip", "Hopper-v5", {"trust_pickle": True}
@@ -414,7 +527,27 @@ BAD = {
     "script-elu": (_script(lambda: _mlp(3, 1, nn.ELU), "Pendulum-v1"), "not an MLP drlbench can reproduce"),
     "script-tuple": (_script(TwoOutputs, "Pendulum-v1", trace=True), "must return one tensor"),
     "script-obs-size": (_script(lambda: _mlp(3, 1), "Hopper-v5"), "takes 3 observations but Hopper-v5 gives 11"),
-    "torch-save-pickle": (_bytes("actor.pt", "Pendulum-v1", _torch_save), "torch.save pickle checkpoint"),
+    "torch-save-untrusted": (_bytes("actor.pt", "Pendulum-v1", _torch_save), r"pickle-based \(an SB3 zip, a torch"),
+    "torch-save-module": (lambda tmp, cps: (*_bytes("actor.pt", "Pendulum-v1", _torch_save)(tmp, cps)[:2],
+                                            {"trust_pickle": True}), "objects other than tensors"),
+    "cleanrl-untrusted": (_cleanrl("td3", "Pendulum-v1", trust_pickle=False), "pickle-based"),
+    "cleanrl-payload": (_cleanrl("td3", "Pendulum-v1", edit=lambda sd, tmp: (sd[0] | {"x": Payload(tmp / "pwned")},)),
+                        "objects other than tensors"),
+    "cleanrl-not-an-actor": (_cleanrl("td3", "Pendulum-v1", edit=lambda sd, tmp: {"w": torch.zeros(2)}),
+                             "holds no CleanRL actor"),
+    "cleanrl-stray-parameter": (_cleanrl("td3", "Pendulum-v1", edit=lambda sd, tmp: (sd[0] | {"ln.weight": sd[0]
+                                                                                              ["fc1.bias"]},)),
+                                "cannot map to the td3 actor: ln.weight"),
+    "cleanrl-other-bounds": (_cleanrl("td3", "Pendulum-v1", edit=_rescaled), "with action_scale \\[1.\\] instead of"),
+    "cleanrl-algo-conflict": (_cleanrl("ddpg", "Pendulum-v1", algo="td3"), "looks like a CleanRL ddpg checkpoint"),
+    "cleanrl-ppo-no-stats": (_cleanrl("ppo", "Hopper-v5"), "does not save their statistics"),
+    "obs-stats-shape": (_stats_file(mean=np.zeros(5), var=np.ones(5)), r"normalizes \(5,\) observations"),
+    "obs-stats-no-var": (_stats_file(mean=np.zeros(11)), "has no var"),
+    "obs-stats-pickled": (_stats_file(mean=np.array([{"x": 1}], dtype=object), var=np.ones(11)),
+                          "cannot read obs stats"),
+    "obs-stats-negative-var": (_stats_file(mean=np.zeros(11), var=-np.ones(11)), "negative variance"),
+    "obs-stats-and-vecnormalize": (_cleanrl("ppo", "Hopper-v5", obs_stats="a.npz", vecnormalize="b.pkl"),
+                                   "give the observation statistics once"),
     "pickle-file": (_bytes("agent.pkl", "Pendulum-v1", lambda tmp, cps: pickle.dumps({"w": [1.0]})), "is a pickle"),
 }
 

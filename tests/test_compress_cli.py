@@ -47,3 +47,24 @@ def test_compress_refuses_a_pickle_checkpoint_without_trust(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--trust-pickle" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_compress_a_cleanrl_ppo_checkpoint_with_its_observation_statistics(tmp_path, capsys):
+    import numpy as np
+
+    from .test_byo import OBS_STATS, CleanRLAgent
+
+    torch.save(CleanRLAgent(11, 3).state_dict(), tmp_path / "ppo_continuous_action.cleanrl_model")
+    np.savez(tmp_path / "obs_stats.npz", **OBS_STATS)
+    out = tmp_path / "out"
+    argv = ["compress", str(tmp_path / "ppo_continuous_action.cleanrl_model"), "--task", "Hopper-v5", "--trust-pickle",
+            "--obs-stats", str(tmp_path / "obs_stats.npz"), "--variants", "ptdq", "--episodes", "2", "--out", str(out),
+            "--no-progress", "--json"]
+    assert main(argv) == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert [c["variant"] for c in cells] == ["fp32", "ptdq"] and cells[0]["algo"] == "ppo"
+    assert (out / "variants" / "ptdq" / "model.onnx").is_file()
+    # other statistics make another agent: its cells are not the stored ones
+    np.savez(tmp_path / "obs_stats.npz", mean=OBS_STATS["mean"] + 1, var=OBS_STATS["var"])
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)[0]["agent"] != cells[0]["agent"]
