@@ -22,7 +22,7 @@ from scipy import stats
 
 from drlbench.errors import DrlbenchError, unknown
 from drlbench.evaluate import paired_difference
-from drlbench.names import RULES
+from drlbench.names import ALGOS, RULES
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import EQ_VARIANTS, PRUNE_RATIOS, QUANT_VARIANTS, VARIANTS, parse_variant
@@ -366,6 +366,60 @@ def summary_section(sel: Selection, rule: str) -> list[str]:
         return lines + ["No compressed cells in the store.", ""]
     return lines + md_table(["variant", f"keeps ≥ {pct(KEEP)}", "drops (paired)", "score", "median latency ÷ fp32",
                              "artifact bytes ÷ fp32", "RSS while running ÷ fp32"], rows) + [""]
+
+
+# --- by algorithm -----------------------------------------------------------------------------
+
+def threshold(agent: Agent, rule: str, contiguous: bool, kinds: Iterable[str] = PRUNE_KINDS) -> float:
+    """The highest pruning ratio (of `kinds`) keeping >= 90 %; 0 when none does."""
+    return max((c.ratio for k in kinds for c in kept_cells(agent, k, rule, contiguous)), default=0.0)
+
+
+def _algorithms(sel: Selection) -> list[str]:
+    present = {a.algo for a in sel.agents}
+    return [a for a in ALGOS if a in present] + sorted(present - set(ALGOS))
+
+
+def _spread_pct(values: list[float]) -> str:
+    if not values:
+        return "—"
+    return f"{pct(float(np.median(values)))} ({pct(min(values))} … {pct(max(values))})"
+
+
+def algorithm_section(sel: Selection, rule: str) -> list[str]:
+    """Per algorithm: how many agents keep each int8 recipe, and how far each pruning method goes safely."""
+    rows = []
+    for algo in _algorithms(sel):
+        mine = [a for a in sel.agents if a.algo == algo]
+        params = [c.n_params for a in mine for c in [a.get("fp32")] if c is not None and c.n_params]
+        sizes = f"{min(params):,} … {max(params):,}" if len(set(params)) > 1 else f"{params[0]:,}" if params else "—"
+        row = [algo, str(len(mine)), ", ".join(sorted(a.task for a in mine)), sizes]
+        for q in (*QUANT, "prune_l2_10"):
+            cells = [c for a in mine for c in [a.get(q)] if c is not None and math.isfinite(score(c, rule))]
+            row.append(f"{sum(keeps(c, rule) for c in cells)} of {len(cells)}" if cells else "—")
+        for kind in PRUNE_KINDS:
+            row.append(_spread_pct([threshold(a, rule, True, (kind,)) for a in mine if a.pruned(kind)]))
+        rows.append(row)
+    if not rows:
+        return []
+    return ["## By algorithm", "",
+            f"Agents keeping ≥ {pct(KEEP)} ({RULES[rule]}; k of n agents with a defined score) per int8 recipe and "
+            "at 10 % L2 pruning, and the safe pruning ratio — the highest ratio up to which every ratio keeps "
+            "(contiguous reading; 0 % when 5 % already fails) — median (min … max) over the algorithm's agents.", "",
+            *md_table(["algorithm", "agents", "tasks", "actor parameters", "PTDQ keeps", "PTSQ keeps", "QAT keeps",
+                       "L2 10 % keeps", "L1 safe ratio", "L2 safe ratio"], rows), "", *_width_note(sel, rule)]
+
+
+def _width_note(sel: Selection, rule: str) -> list[str]:
+    """Whether agents with bigger actors prune further: algorithms here come with their own widths."""
+    pairs = [(c.n_params, threshold(a, rule, True)) for a in sel.agents for c in [a.get("fp32")]
+             if c is not None and c.n_params and any(a.pruned(k) for k in PRUNE_KINDS)]
+    if len(pairs) < MIN_AGENTS or len({p for p, _ in pairs}) < 2 or len({t for _, t in pairs}) < 2:
+        return []
+    rho, p = stats.spearmanr(*zip(*pairs))
+    return [f"Safe ratio of either method vs the actor's parameter count, across agents: Spearman ρ = {rho:.2f} "
+            f"(p = {p:.3f}, n = {len(pairs)}) — the algorithms here come with their own widths (rl-baselines3-zoo's "
+            "defaults), so a difference between algorithms can be one of width.", ""]
 
 
 def table1(sel: Selection, paper: dict) -> list[str]:
@@ -738,6 +792,11 @@ def _strict_min(counts: dict[str, int], key: str, n: int) -> str:
     return AGREE if all(counts[key] < v for k, v in counts.items() if k != key) else DISAGREE
 
 
+READINGS = ((False, "the paper's reading (highest ratio keeping)"),
+            (True, "contiguous reading (every lower ratio keeps too)"))
+SIGNIFICANT = 0.05  # one-sided rank-test level for the by-algorithm findings
+
+
 def _both_readings(verdicts: list[str]) -> str:
     """One verdict from the paper's reading and the contiguous one: the same, or inconclusive."""
     if NOT_ENOUGH in verdicts:
@@ -749,8 +808,7 @@ def finding_l2(sel: Selection, paper: dict, rule: str) -> Finding:
     both = [a for a in sel.agents if all(a.pruned(k) for k in PRUNE_KINDS)]
     paper_kinds = [c["kind"] for algo in paper["table3"].values() for c in algo.values()]
     evidence, verdicts = [f"agents with both L1 and L2 cells: {len(both)}"], []
-    for contiguous, reading in ((False, "the paper's reading (highest ratio keeping)"),
-                                (True, "contiguous reading (every lower ratio keeps too)")):
+    for contiguous, reading in READINGS:
         picks = [best_pruning(a, rule, contiguous) for a in both]
         l1, l2 = (sum(p is not None and p.kind == k for p in picks) for k in PRUNE_KINDS)
         none = sum(p is None for p in picks)
@@ -909,11 +967,64 @@ def finding_lottery(sel: Selection, paper: dict, rule: str) -> Finding:
                    "(the paper: the lottery ticket hypothesis does not hold for DRL).", verdict, evidence)
 
 
+def _paper_thresholds(paper: dict) -> dict[str, list[float]]:
+    """Per algorithm, the paper's Table 2 highest ratio keeping 90 % of either method, per task."""
+    return {algo: [max(c["l1_ratio"], c["l2_ratio"]) for c in tasks.values()]
+            for algo, tasks in paper["table2"].items()}
+
+
+def finding_ppo_prunes_less(sel: Selection, paper: dict, rule: str) -> Finding:
+    pruned = [a for a in sel.agents if any(a.pruned(k) for k in PRUNE_KINDS)]
+    ppo, rest = [a for a in pruned if a.algo == "ppo"], [a for a in pruned if a.algo != "ppo"]
+    evidence, verdicts = [f"agents with pruned cells: PPO {len(ppo)}, other algorithms {len(rest)}"], []
+    for contiguous, reading in READINGS:
+        p = [threshold(a, rule, contiguous) for a in ppo]
+        o = [threshold(a, rule, contiguous) for a in rest]
+        if len(p) < MIN_AGENTS or len(o) < MIN_AGENTS:
+            verdicts.append(NOT_ENOUGH)
+            continue
+        lower = stats.mannwhitneyu(p, o, alternative="less").pvalue
+        higher = stats.mannwhitneyu(p, o, alternative="greater").pvalue
+        verdicts.append(AGREE if lower < SIGNIFICANT else DISAGREE if higher < SIGNIFICANT else INCONCLUSIVE)
+        evidence.append(f"highest ratio keeping ≥ {pct(KEEP)}, either method ({rule} rule, {reading}): PPO "
+                        f"{_spread_pct(p)}, others {_spread_pct(o)}; one-sided Mann–Whitney U: p = {lower:.3f} "
+                        f"(PPO lower), p = {higher:.3f} (PPO higher)")
+    theirs = _paper_thresholds(paper)
+    others = [x for algo, v in theirs.items() if algo != "ppo" for x in v]
+    evidence += [f"paper Table 2: PPO {_spread_pct(theirs.get('ppo', []))}, others {_spread_pct(others)}",
+                 f"agree when PPO's ratios are lower by the rank test (p < {SIGNIFICANT}) under both readings, "
+                 "disagree when higher by it; otherwise inconclusive"]
+    return Finding("ppo_prunes_less", "PPO models exhibit lower pruning thresholds than the other algorithms.",
+                   _both_readings(verdicts), evidence)
+
+
+def finding_l2_10(sel: Selection, paper: dict, rule: str) -> Finding:
+    cells = [(a, c) for a in sel.agents for c in [a.get("prune_l2_10")] if c is not None
+             and math.isfinite(score(c, rule))]
+    kept = [a.agent for a, c in cells if keeps(c, rule)]
+    failed = [a.agent for a, c in cells if not keeps(c, rule)]
+    drops = [a.agent for a, c in cells if (d := a.paired_difference(c)) is not None and d[2] < 0]
+    rows = [c for tasks in paper["table2"].values() for c in tasks.values()]
+    n = len(cells)
+    evidence = [f"prune_l2_10 keeps ≥ {pct(KEEP)} ({rule} rule): {len(kept)} of {n}"
+                + (f"; not: {', '.join(failed)}" if failed else ""),
+                f"return below fp32's on the paired seeds (95 % CI): {len(drops)} of {n}"
+                + (f" ({', '.join(drops)})" if drops else ""),
+                f"paper Table 2: the highest L2 ratio keeping 90 % is ≥ 10 % in "
+                f"{sum(c['l2_ratio'] >= 0.1 for c in rows)} of {len(rows)} rows (it lists only that highest "
+                "ratio, not whether 10 % itself keeps)",
+                "agree when more than half of the agents keep it"]
+    verdict = NOT_ENOUGH if n < MIN_AGENTS else AGREE if len(kept) > n / 2 else DISAGREE
+    return Finding("l2_10_keeps", "A 10 % L2 pruning keeps the return for most agents (the paper's exceptions: PPO "
+                   "on HalfCheetah).", verdict, evidence)
+
+
 def findings(sel: Selection, paper: dict, rule: str) -> list[Finding]:
     return [*finding_quant(sel, paper), finding_l2(sel, paper, rule),
             finding_memory(sel, "quantization"), finding_memory(sel, "pruning"),
             finding_energy(sel, "quantization"), finding_energy(sel, "pruning"),
-            finding_lottery(sel, paper, rule)]
+            finding_lottery(sel, paper, rule), finding_ppo_prunes_less(sel, paper, rule),
+            finding_l2_10(sel, paper, rule)]
 
 
 def findings_section(items: list[Finding]) -> list[str]:
@@ -1086,7 +1197,8 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
     sel = select(cells, runtime, source, paper)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = (header_section(sel, paper, rule) + summary_section(sel, rule) + table1(sel, paper)
+    lines = (header_section(sel, paper, rule) + summary_section(sel, rule) + algorithm_section(sel, rule)
+             + table1(sel, paper)
              + equalization_section(sel, rule) + table2(sel, paper, rule) + table3(sel, paper, rule))
     figures: list[Path] = []
     for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),

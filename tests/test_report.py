@@ -143,9 +143,53 @@ def test_findings_on_the_default_data(report):
     assert verdicts(dataset()) == {
         "ptdq_best": "agree", "ptsq_worst": "agree", "l2_over_l1": "agree", "memory_quantization": "agree",
         "memory_pruning": "agree", "energy_quantization": "agree", "energy_pruning": "agree",
-        "lottery_ticket": "agree"}
+        "lottery_ticket": "agree", "ppo_prunes_less": "not enough data", "l2_10_keeps": "agree"}
     assert "| 1 | PTDQ is the best quantization method (most often the highest return). | **agree** |" in text
     assert "best, paper Table 1: PTDQ 10/25 (40 %), PTSQ 6/25 (24 %), QAT 9/25 (36 %)" in text
+
+
+def by_algorithm(ppo_keep, other_keep):
+    """Six synthetic agents: three PPO ones keeping 90 % up to ppo_keep (L1 and L2), three others up to other_keep."""
+    base = {"Hopper": 3000.0, "Ant": 3400.0, "HumanoidStandup": 100_000.0}
+    agents = {"ppo-hopper": "Hopper", "ppo-ant": "Ant", "ppo-humanoidstandup": "HumanoidStandup",
+              "sac-hopper": "Hopper", "td3-ant": "Ant", "trpo-humanoidstandup": "HumanoidStandup"}
+    return [c for agent, task in agents.items()
+            for c in agent_cells(agent, task, base=base[task], quant=(0.99, 0.5, 0.99),
+                                 keep=(ppo_keep,) * 2 if agent.startswith("ppo") else (other_keep,) * 2)]
+
+
+@pytest.mark.parametrize("ppo_keep, other_keep, verdict", [(0.05, 0.40, "agree"), (0.50, 0.10, "disagree"),
+                                                           (0.30, 0.30, "inconclusive")])
+def test_ppo_pruning_threshold_finding_follows_a_rank_test(ppo_keep, other_keep, verdict):
+    finding = run_findings(by_algorithm(ppo_keep, other_keep))["ppo_prunes_less"]
+    assert finding.verdict == verdict
+    assert f"PPO {round(ppo_keep * 100)} % ({round(ppo_keep * 100)} % … " in finding.evidence[1]
+
+
+def test_by_algorithm_table_counts_keeps_and_safe_ratios(tmp_path):
+    text = write_report(by_algorithm(0.05, 0.40), tmp_path)[0].read_text()
+    # PTDQ and QAT keep 99 % of the return, PTSQ half; L2 10 % keeps where 10 % <= keep
+    assert row(text, "ppo", "## By algorithm").split(" | ")[1:] == [
+        "3", "Ant, Hopper, HumanoidStandup", "1,000", "3 of 3", "0 of 3", "3 of 3", "0 of 3", "5 % (5 % … 5 %)",
+        "5 % (5 % … 5 %) |"]
+    assert row(text, "sac", "## By algorithm").split(" | ")[7:] == ["1 of 1", "40 % (40 % … 40 %)",
+                                                                    "40 % (40 % … 40 %) |"]
+
+
+def test_safe_ratio_is_correlated_with_actor_size_only_where_sizes_differ(tmp_path):
+    cells = by_algorithm(0.05, 0.40)
+    assert "Spearman" not in write_report(cells, tmp_path / "same")[0].read_text()  # every actor has 1,000
+    for c in cells:  # the three agents that prune further get the bigger actors
+        c.n_params = 1000 if c.agent.startswith("ppo") else 100_000
+    text = write_report(cells, tmp_path / "wide")[0].read_text()
+    rho, p = stats.spearmanr([1000] * 3 + [100_000] * 3, [0.05] * 3 + [0.40] * 3)
+    assert f"Spearman ρ = {rho:.2f} (p = {p:.3f}, n = 6)" in text and rho == pytest.approx(1.0)
+
+
+def test_l2_10_finding_disagrees_when_10_percent_fails():
+    finding = run_findings(dataset(keep=(0.30, 0.05)))["l2_10_keeps"]
+    assert finding.verdict == "disagree" and finding.evidence[0].startswith("prune_l2_10 keeps ≥ 90 % (normalized "
+                                                                             "rule): 0 of 3; not: ")
 
 
 def test_findings_flip_when_ptsq_is_best():
