@@ -35,7 +35,8 @@ def agent_table(cells: list[CellResult], threshold: float = 0.9) -> str:
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in cells:
         half = (c.return_ci95_hi - c.return_ci95_lo) / 2
-        keeps = "baseline" if c.variant == "fp32" else ("yes" if c.normalized_score >= threshold else "no")
+        keeps = ("baseline" if c.variant == "fp32" else "n/a: fp32 not above random" if math.isnan(c.normalized_score)
+                 else "yes" if c.normalized_score >= threshold else "no")
         estimated = c.energy_source and "estimate" in c.energy_source
         energy = _f(c.energy_j_per_1k_actions, 4) + (" (estimate)" if estimated else "")
         rows.append("| " + " | ".join([

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sqlite3
 import sys
 
@@ -37,7 +38,18 @@ def _cmd_train(ns) -> int:
 
 
 def _print(obj, as_json: bool, text: str) -> None:
-    print(json.dumps(obj, indent=2) if as_json else text)
+    print(json.dumps(strict_json(obj), indent=2, allow_nan=False) if as_json else text)
+
+
+def strict_json(obj):
+    """NaN / ±inf (an undefined score) as null: standard JSON has no NaN, and jq or JSON.parse reject it."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
 
 
 def _cmd_zoo(ns) -> int:

@@ -172,3 +172,20 @@ def test_failed_agent_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(TypeError):
         zoo.save_agent(agent, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_output_is_strict_and_an_undefined_score_says_so():
+    from drlbench.agent_bench import agent_table
+    from drlbench.cli import strict_json
+    from drlbench.evaluate import normalized_score
+
+    from .test_report import fake_cell
+
+    # fp32 returns less than a random policy: the normalized score is undefined (NaN)
+    cells = [fake_cell("ext-ppo-pendulum-0", "Hopper", v, ret, 10.0, 20.0, {}) for v, ret in (("fp32", 10.0),
+                                                                                              ("ptdq", 9.0))]
+    cells[1].normalized_score = normalized_score(9.0, 10.0, 20.0)  # what a cell records then
+    assert math.isnan(cells[1].normalized_score)
+    text = json.dumps(strict_json([c.to_dict() for c in cells]), allow_nan=False)  # raises on any NaN left
+    assert json.loads(text)[1]["normalized_score"] is None
+    assert "| ptdq | " in agent_table(cells) and "n/a: fp32 not above random" in agent_table(cells)
