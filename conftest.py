@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from drlbench.names import GRIDS, RULES
+from drlbench.names import CALIBRATION_STATES, GRIDS, RULES
 
 ROOT = Path(__file__).parent
 
@@ -33,6 +33,8 @@ def pytest_addoption(parser):
     g.addoption("--eval-seed", type=int, default=0, help="first evaluation seed (default 0)")
     g.addoption("--budgets", default=str(ROOT / "bench" / "budgets.toml"), help="budgets TOML file")
     g.addoption("--return-rule", default=None, choices=list(RULES), help="override the return rule")
+    g.addoption("--latency-batch", type=int, default=64,
+                help="states per policy call in test_latency_batched (default 64, e.g. vectorized envs)")
 
 
 def _grid(config):
@@ -74,9 +76,12 @@ def pytest_configure(config):
         config._drlbench_budgets = load_budgets(config.getoption("budgets"))
     except DrlbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
-    for name, low in (("episodes", 1), ("eval_seed", 0)):
+    for name, low in (("episodes", 1), ("eval_seed", 0), ("latency_batch", 1)):
         if config.getoption(name) < low:
             raise pytest.UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {config.getoption(name)}")
+    if config.getoption("latency_batch") > CALIBRATION_STATES:
+        raise pytest.UsageError(f"--latency-batch must be <= {CALIBRATION_STATES} (the calibration states it "
+                                f"draws from), got {config.getoption('latency_batch')}")
     from drlbench.tasks import check_eval_seeds
 
     try:

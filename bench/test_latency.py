@@ -1,4 +1,5 @@
-"""Batch-1 latency of every agent × variant, fp32 on the same runtime in the same group.
+"""Latency of every agent × variant, fp32 on the same runtime in the same group: batch 1 (a control
+loop) and one call on `--latency-batch` states (vectorized envs, batched evaluation).
 
 pytest-benchmark times `runner.run(obs)` (mean/median gate via --benchmark-compare-fail); our own
 check gates the tail: the variant's p90 over the fp32 p90, measured side by side in this run, and
@@ -29,6 +30,25 @@ def test_latency(benchmark, measurers, cell, budgets, expect):
     assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90_us:.1f} µs is {p90_ratio:.2f}× "
                                 f"fp32's {b.p90_us:.1f} µs "
                                 f"(budget {limit}×, onnxruntime, batch 1)")
+
+
+def test_latency_batched(benchmark, measurers, cell, budgets, expect, pytestconfig):
+    """One call on a batch of states: int8 GEMMs have more work to amortize their fixed costs over."""
+    agent, variant = cell
+    batch = pytestconfig.getoption("latency_batch")
+    m = measurers(agent)
+    obs = m.observations()  # conftest keeps --latency-batch within their number
+    benchmark.group = f"{agent} latency onnxruntime batch={batch}"
+    limit = budgets["latency_batched_p90_ratio"]
+    v, b, p90_ratio, p50_ratio, attempts = m.latency_confirmed(variant, limit, batch=batch)
+    _record(benchmark, v, fp32_p90_us=b.p90_us, p90_ratio_vs_fp32=p90_ratio, p50_ratio_vs_fp32=p50_ratio,
+            p50_us_per_action=v.p50_us / batch, latency_attempts=attempts)
+    benchmark(m.runner(variant).run, obs[:batch])
+    if variant == "fp32":
+        return
+    expect(agent, variant, "latency_batched")
+    assert p90_ratio <= limit, (f"{agent}/{variant}: p90 {v.p90_us:.1f} µs per {batch}-state call is "
+                                f"{p90_ratio:.2f}× fp32's {b.p90_us:.1f} µs (budget {limit}×, onnxruntime)")
 
 
 @pytest.mark.torch_runtime

@@ -164,8 +164,8 @@ class CellMeasurer:
         return self.builder.calibration_states()
 
     def latency(self, name: str, runtime: str | None = None, baseline: str = "fp32",
-                baseline_runtime: str | None = None):
-        """Variant and baseline latency measured side by side in alternating blocks.
+                baseline_runtime: str | None = None, batch: int = 1):
+        """Variant and baseline latency of one `batch`-row call, measured side by side in alternating blocks.
 
         Returns (variant stats of the last block, baseline stats of the last block, median p90 ratio,
         median p50 ratio); the ratios are what a noisy machine can still compare.
@@ -177,8 +177,8 @@ class CellMeasurer:
         rv, rb = self.runner(name, runtime), self.runner(baseline, baseline_runtime or runtime)
         p90s, p50s = [], []
         for _ in range(self.config.latency_blocks):
-            sv = measure_latency(rv, obs, min_time_s=self.config.latency_min_time_s)
-            sb = measure_latency(rb, obs, min_time_s=self.config.latency_min_time_s)
+            sv = measure_latency(rv, obs, batch=batch, min_time_s=self.config.latency_min_time_s)
+            sb = measure_latency(rb, obs, batch=batch, min_time_s=self.config.latency_min_time_s)
             p90s.append(sv.p90_us / sb.p90_us)
             p50s.append(sv.p50_us / sb.p50_us)
         return sv, sb, statistics.median(p90s), statistics.median(p50s)

@@ -7,3 +7,5 @@ GRIDS = ("smoke", "paper")
 # The 90 %-of-baseline rules: our default, and the paper's.
 RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_rand)",
          "raw": "raw ratio R_v / R_base (the paper's rule)"}
+# fp32 rollout states a variant builder collects: PTSQ calibration and the meters' inputs
+CALIBRATION_STATES = 2048

@@ -26,6 +26,7 @@ import numpy as np
 
 from drlbench.actor import Actor, save_actor
 from drlbench.errors import DrlbenchError, unknown
+from drlbench.names import CALIBRATION_STATES
 from drlbench.runtime import OrtRunner, TorchRunner
 
 PRUNE_RATIOS = tuple(range(5, 75, 5))
@@ -144,7 +145,7 @@ class VariantBuilder:
     (DISJOINT_SEED_OFFSET + 1 …), so PTSQ and QAT never see the evaluation episodes.
     """
 
-    def __init__(self, agent, calibration_size: int = 2048, qat_config=None):
+    def __init__(self, agent, calibration_size: int = CALIBRATION_STATES, qat_config=None):
         from drlbench.compress.qat import QATConfig
 
         self.agent = agent

@@ -19,6 +19,7 @@ def test_ids_carry_agent_and_variant_and_k_selects(pytester):
     assert ids and all("prune_l2" in i for i in ids)
     assert "bench/test_latency.py::test_latency[trpo-hopper-prune_l2_30]" in ids
     assert "bench/test_latency.py::test_latency_torch[trpo-hopper-prune_l2_30]" in ids
+    assert "bench/test_latency.py::test_latency_batched[trpo-hopper-prune_l2_30]" in ids
 
 
 def test_paper_grid_has_every_variant(pytester):
@@ -35,6 +36,8 @@ def test_paper_grid_has_every_variant(pytester):
     ("--eval-seed", "-1", "--eval-seed must be >= 0, got -1"),
     ("--eval-seed", "999995", "--eval-seed: evaluation seeds 999995…1000004 must lie in 0…999999"),
     ("--agents", "", "--agents was given but names none"),
+    ("--latency-batch", "0", "--latency-batch must be >= 1, got 0"),
+    ("--latency-batch", "5000", "--latency-batch must be <= 2048 (the calibration states it draws from)"),
 ])
 def test_bad_options_are_a_usage_error_saying_what_is_accepted(pytester, option, value, needle):
     result = run_bench(pytester, "--collect-only", "-q", option, value)
