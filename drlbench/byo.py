@@ -238,6 +238,9 @@ def _build_actor(layers: list[Layer], activation: str, output: str, spaces: Spac
     """The one place where sizes, chaining and finiteness are checked, whatever the format."""
     if not layers:
         raise DrlbenchError(f"{source} has no Linear layers; accepted: an MLP actor")
+    for layer in layers:
+        if layer.weight.ndim != 2:
+            raise DrlbenchError(f"{source}: {layer.name}.weight has shape {layer.weight.shape}; expected a matrix")
     n_in, n_out = layers[0].weight.shape[1], layers[-1].weight.shape[0]
     if n_in != spaces.obs_dim:
         raise DrlbenchError(f"{source} takes {n_in} observations but {spaces.env_id} gives {spaces.obs_dim}")
@@ -502,9 +505,6 @@ def _from_sb3(path: Path, spaces: Spaces, norm: ObsNorm | None, algo: str | None
         output = TANH_UNIT
     else:
         layers, output = _sb3_chain(state, "actor.mu.", source), TANH_UNIT
-    for layer in layers:
-        if layer.weight.ndim != 2:
-            raise DrlbenchError(f"{source}: {layer.name}.weight has shape {layer.weight.shape}; expected a matrix")
     actor = _build_actor(layers, activation, output, spaces, norm, source)
     bounds = _saved_bounds(data.get("action_space") or {})
     if bounds is not None and not all(b.shape == s.shape and np.allclose(b, s, rtol=1e-6)
@@ -562,9 +562,6 @@ def _from_cleanrl(path: Path, spaces: Spaces, norm: ObsNorm | None, algo: str | 
         layers = [_sb3_layer(sd, name, source) for name in ("fc1", "fc2", head)]
         activation, output = "relu", TANH_SCALED
         _check_cleanrl_scaling(sd, spaces, source)
-    for layer in layers:
-        if layer.weight.ndim != 2:
-            raise DrlbenchError(f"{source}: {layer.name}.weight has shape {layer.weight.shape}; expected a matrix")
     actor = _build_actor(layers, activation, output, spaces, norm, source)
     err = _mismatch(actor, output, obs, lambda x: _cleanrl_forward(sd, layout, x))
     if err > VERIFY_TOL:

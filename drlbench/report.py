@@ -944,7 +944,7 @@ def finding_lottery(sel: Selection, paper: dict, rule: str) -> Finding:
     tested = [a for a in sel.agents
               if any(c.ratio > 0.5 and math.isfinite(score(c, rule)) for k in PRUNE_KINDS for c in a.pruned(k))]
     def beyond(a: Agent, ratio: float, contiguous: bool) -> bool:
-        return any(c.ratio > ratio for k in PRUNE_KINDS for c in kept_cells(a, k, rule, contiguous))
+        return threshold(a, rule, contiguous) > ratio
 
     survive = [a for a in tested if beyond(a, 0.5, False)]
     survive_run = [a for a in tested if beyond(a, 0.5, True)]
