@@ -1,4 +1,4 @@
-"""Train one zoo agent with Stable-Baselines3 / sb3-contrib, resumable, and export it to the zoo.
+"""Train one zoo agent with Stable-Baselines3 / sb3-contrib (or sbx), resumable, and export it to the zoo.
 
     drlbench train --algo ppo --task Hopper [--steps N] [--seed S]
 
@@ -6,17 +6,19 @@ Reads top to bottom: build envs → build or resume the model → learn in chunk
 model, replay buffer and VecNormalize statistics after each chunk → export the deterministic actor
 → evaluate it on 10 paired-seed episodes → write actor.safetensors + card.json.
 
-Checkpoints are our own pickles (SB3 format) in the run folder, outside git; they are loaded only
-from that folder, which this trainer wrote.
+Checkpoints are pickles (SB3 format) in the run folder, outside git. Each checkpoint carries a
+manifest with the sha256 of every file this trainer wrote; a resume unpickles only a checkpoint whose
+files all match it, so a foreign or altered file planted in --run-dir is refused, never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from drlbench.errors import DrlbenchError
 from drlbench.files import atomic_folder, recover_folder
 from drlbench.hyperparams import hyperparams, to_sb3_kwargs
 from drlbench.sb3_import import actor_from_sb3, algo_class
+from drlbench.sbx_import import actor_from_sbx, sbx_class
 from drlbench.tasks import DISJOINT_SEED_OFFSET, parse_task
 
 
@@ -50,6 +53,8 @@ class TrainArgs:
     # best one is exported. 0: export the final policy.
     select_episodes: int = 5
     progress: bool = True
+    # recipe entries replaced for this run (recorded on the card): e.g. {"trainer": "sbx", "train_freq": 4}
+    overrides: dict = field(default_factory=dict)
 
 
 SELECTION_SEED = DISJOINT_SEED_OFFSET + 1000  # calibration rollouts use DISJOINT_SEED_OFFSET + 1
@@ -75,11 +80,20 @@ class _Progress(BaseCallback):
         return True
 
 
+def _float32_obs(env):
+    from gymnasium.wrappers import DtypeObservation
+
+    return DtypeObservation(env, np.float32)
+
+
 def _make_venv(env_id: str, hp: dict, seed: int, vecnorm_path: Path | None):
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    venv = make_vec_env(env_id, n_envs=hp.get("n_envs", 1), seed=seed)
+    # sbx recipes store float32 observations: MuJoCo's float64 would double a 1M-step replay buffer
+    # (Humanoid: 5.6 GB -> 2.8 GB in memory and in every checkpoint); the networks compute in float32.
+    wrapper = _float32_obs if hp.get("trainer") == "sbx" else None
+    venv = make_vec_env(env_id, n_envs=hp.get("n_envs", 1), seed=seed, wrapper_class=wrapper)
     if not hp.get("normalize"):
         return venv
     if vecnorm_path is not None and vecnorm_path.exists():
@@ -88,6 +102,61 @@ def _make_venv(env_id: str, hp: dict, seed: int, vecnorm_path: Path | None):
 
 
 BEST_ACTOR = "best_actor.safetensors"
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_manifest(folder: Path) -> None:
+    files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps({"written_by": "drlbench train", "sha256": files}, indent=1))
+
+
+def _verify_manifest(ckpt: Path) -> None:
+    """Refuse, before anything is unpickled, a checkpoint this trainer did not write."""
+    hint = "drlbench resumes only checkpoints it wrote; delete the folder or pass another --run-dir"
+    try:
+        files = json.loads((ckpt / MANIFEST).read_text())["sha256"]
+    except FileNotFoundError:
+        raise DrlbenchError(f"{ckpt} holds a checkpoint without a drlbench manifest ({MANIFEST}): {hint}") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise DrlbenchError(f"{ckpt}/{MANIFEST} is unreadable: {hint}") from None
+    present = {p.name for p in ckpt.iterdir() if p.is_file() and p.name != MANIFEST}
+    if present != set(files):
+        extra, missing = sorted(present - set(files)), sorted(set(files) - present)
+        raise DrlbenchError(f"{ckpt} does not match its manifest (not written by drlbench: {extra or '-'}; "
+                            f"missing: {missing or '-'}): {hint}")
+    for name, digest in files.items():
+        if _sha256(ckpt / name) != digest:
+            raise DrlbenchError(f"{ckpt}/{name} changed since drlbench wrote it (sha256 differs): {hint}")
+
+
+def _trainer(algo: str, hp: dict):
+    """(model class, live model -> Actor) for the recipe's trainer library."""
+    if hp.get("trainer", "sb3") == "sbx":
+        return sbx_class(algo), lambda model: actor_from_sbx(model)
+    return algo_class(algo), lambda model: actor_from_sb3(model, model.get_vec_normalize_env())
+
+
+def _trainer_version(hp: dict) -> str:
+    from importlib import metadata
+
+    name = "sbx-rl" if hp.get("trainer") == "sbx" else "stable-baselines3"
+    return f"{name} {metadata.version(name)}"
+
+
+def _trainer_versions(hp: dict) -> dict:
+    from importlib import metadata
+
+    if hp.get("trainer") != "sbx":
+        return {}
+    return {name: metadata.version(name) for name in ("sbx-rl", "jax", "jaxlib", "flax", "optax")}
 
 
 def _save_checkpoint(model, ckpt: Path, state: dict, best_actor=None) -> None:
@@ -104,6 +173,7 @@ def _save_checkpoint(model, ckpt: Path, state: dict, best_actor=None) -> None:
         if model.get_vec_normalize_env() is not None:
             model.get_vec_normalize_env().save(str(tmp / "vecnormalize.pkl"))
         (tmp / "state.json").write_text(json.dumps(state))
+        _write_manifest(tmp)
 
 
 def _selection_record(args: TrainArgs, state: dict, selected: bool) -> dict:
@@ -136,7 +206,7 @@ def train(args: TrainArgs) -> Path:
     torch.set_num_threads(1)
     task = parse_task(args.task)
     algo = args.algo.lower()
-    hp = hyperparams(algo, task.name)
+    hp = hyperparams(algo, task.name) | args.overrides
     total = int(hp["steps"] if args.steps is None else args.steps)
     if total < 1 or args.checkpoint_every < 1:
         raise DrlbenchError(f"steps and checkpoint_every must be >= 1, got {total} and {args.checkpoint_every}")
@@ -146,9 +216,11 @@ def train(args: TrainArgs) -> Path:
     run = Path(args.run_dir) / f"{name}-{task.version}-s{args.seed}"
     ckpt = run / "checkpoint"
     recover_folder(ckpt)  # killed between a checkpoint's two renames
-    cls = algo_class(algo)
+    cls, to_actor = _trainer(algo, hp)
 
-    resumed = (ckpt / "model.zip").exists()
+    resumed = ckpt.is_dir() and any(ckpt.iterdir())
+    if resumed:
+        _verify_manifest(ckpt)
     venv = _make_venv(task.env_id, hp, args.seed, ckpt / "vecnormalize.pkl" if resumed else None)
     if resumed:
         model = cls.load(ckpt / "model.zip", env=venv, device="cpu")
@@ -172,7 +244,7 @@ def train(args: TrainArgs) -> Path:
         row = [int(model.num_timesteps), float(np.mean(recent)) if recent else None, round(state["wall_s"], 1)]
         best_actor = None
         if args.select_episodes:
-            actor = actor_from_sb3(model, model.get_vec_normalize_env())
+            actor = to_actor(model)
             selection = evaluate(actor.act, task.env_id, episodes=args.select_episodes, seed=SELECTION_SEED).mean
             row.append(selection)
             if state.get("best") is None or selection > state["best"]["mean"]:
@@ -181,7 +253,7 @@ def train(args: TrainArgs) -> Path:
         _save_checkpoint(model, ckpt, state, best_actor)
     progress.bar.close()
 
-    final = actor_from_sb3(model, model.get_vec_normalize_env())
+    final = to_actor(model)
     selected = args.select_episodes and state.get("best") and (ckpt / BEST_ACTOR).exists()
     actor = load_actor(ckpt / BEST_ACTOR) if selected else final
     result = evaluate(actor.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
@@ -195,13 +267,16 @@ def train(args: TrainArgs) -> Path:
         "training_wall_s": round(state["wall_s"], 1),
         "steps_per_s": round(model.num_timesteps / max(state["wall_s"], 1e-9), 1),
         "hyperparams": hp,
-        "hyperparams_source": "rl-baselines3-zoo 2.9 hyperparams/%s.yml, adapted (drlbench/hyperparams.py)" % algo,
+        "hyperparams_source": "rl-baselines3-zoo 2.9 hyperparams/%s.yml, adapted (drlbench/hyperparams.py)" % algo
+        if hp.get("trainer", "sb3") == "sb3" else "drlbench/hyperparams.py (_LARGE_BUDGETS: TD3 author's Humanoid "
+        "setting, SB3 SAC defaults)",
+        "trainer": _trainer_version(hp),
         # [steps, mean return of the last 100 training episodes, wall s, selection return (if any)]
         "training_curve": state["curve"],
         "selection": _selection_record(args, state, selected),
         "evaluation": {k: v for k, v in result.summary().items() if k != "env_id"},
         "actor": actor.config() | {"n_params": actor.n_params()},
-        "versions": library_versions(),
+        "versions": library_versions() | _trainer_versions(hp),
         "train_args": asdict(args),
     }
     if selected:  # the final policy on the card's seeds too, so the choice's effect is visible

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Train zoo cells one after another on one core: scripts/train_zoo.sh ppo:Hopper trpo:Ant …
-# Cells already in drlbench/zoo/ are skipped; an interrupted cell resumes from runs/.
+# Cells already in drlbench/zoo/ are skipped; an interrupted cell resumes from $RUN_DIR.
+#   RUN_DIR  checkpoint folder, outside the work tree so a fresh checkout keeps it (default /work/runs)
+#   CORE     pin the jobs to this core with taskset (two queues side by side: CORE=0 and CORE=1)
+#   ZOO      where agents are exported (default: this checkout's drlbench/zoo). Run the queue from a
+#            copy of the repo and point ZOO at the working checkout, so hours-long jobs never import
+#            code that is being edited.
 set -u
 cd "$(dirname "$0")/.."
+RUN_DIR=${RUN_DIR:-/work/runs}
+ZOO=${ZOO:-drlbench/zoo}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# sbx (JAX): one XLA thread, else it spreads over every core and two queues fight
+export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+pin=()
+if [ -n "${CORE:-}" ]; then pin=(taskset -c "$CORE"); fi
 for cell in "$@"; do
   algo=${cell%%:*}; task=${cell#*:}
   id=$(echo "$algo-$task" | tr '[:upper:]' '[:lower:]')
-  if [ -f "drlbench/zoo/$id/card.json" ]; then echo "skip $id (bundled)"; continue; fi
+  if [ -f "$ZOO/$id/card.json" ]; then echo "skip $id (bundled)"; continue; fi
   echo "== $id $(date -Is)"
-  drlbench train --algo "$algo" --task "$task" --no-progress || echo "!! $id failed"
+  "${pin[@]}" python -m drlbench.cli train --algo "$algo" --task "$task" --run-dir "$RUN_DIR" --out "$ZOO/$id" --no-progress || echo "!! $id failed"
 done

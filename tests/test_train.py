@@ -69,3 +69,58 @@ def test_train_refuses_to_replace_an_agent_of_another_env_before_training(tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and "holds an agent for Hopper-v5; this run trains Hopper-v4" in err
     assert not (tmp_path / "runs").exists()  # refused before any training
+
+
+@pytest.mark.parametrize("plant", ["extra_file", "changed_file", "no_manifest"])
+def test_train_refuses_to_unpickle_a_checkpoint_it_did_not_write(plant, tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "agent"
+    base = ["train", "--algo", "td3", "--task", "Hopper", "--checkpoint-every", "200", "--run-dir", str(runs),
+            "--out", str(out), "--no-progress", "--select-episodes", "0"]
+    assert main(base + ["--steps", "200"]) == 0
+    ckpt = runs / "td3-hopper-v5-s0" / "checkpoint"
+    if plant == "extra_file":
+        (ckpt / "evil.pkl").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    elif plant == "changed_file":
+        (ckpt / "replay_buffer.pkl").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    else:
+        (ckpt / "manifest.json").unlink()
+    capsys.readouterr()
+    assert main(base + ["--steps", "400"]) == 2
+    err = capsys.readouterr().err
+    assert "drlbench resumes only checkpoints it wrote" in err and len(err.strip().splitlines()) == 1
+
+
+SBX_ALGOS = ("ddpg", "td3", "sac")
+
+
+@pytest.mark.parametrize("algo", SBX_ALGOS)
+def test_sbx_actor_reproduces_sbx_predict(algo):
+    sbx = pytest.importorskip("sbx", reason="the sbx extra: pip install -e '.[sbx]'")
+    import gymnasium as gym
+    import numpy as np
+
+    from drlbench.sbx_import import actor_from_sbx
+
+    model = getattr(sbx, algo.upper())("MlpPolicy", gym.make("Hopper-v5"), seed=0, learning_starts=50,
+                                       policy_kwargs=dict(net_arch=[32, 16]))
+    model.learn(150)  # a few updates, so the weights are not the initial ones
+    actor = actor_from_sbx(model)
+    obs = np.random.default_rng(0).normal(0, 3, size=(256, 11)).astype(np.float32)
+    expected, _ = model.predict(obs, deterministic=True)
+    assert actor.hidden == [32, 16] and actor.squash == "tanh"
+    assert np.abs(actor.act(obs) - expected).max() < 1e-5
+
+
+def test_sbx_parameters_that_are_not_an_mlp_actor_are_refused():
+    import numpy as np
+
+    from drlbench.errors import DrlbenchError
+    from drlbench.sbx_import import actor_from_params
+
+    params = {"params": {"Dense_0": {"kernel": np.zeros((3, 4)), "bias": np.zeros(4)}, "LayerNorm_0": {}}}
+    with pytest.raises(DrlbenchError, match="not an sbx MLP actor"):
+        actor_from_params(params, "td3", "relu", [-1, -1], [1, 1])
+    params = {"params": {"Dense_0": {"kernel": np.zeros((3, 4)), "bias": np.zeros(4)},
+                         "Dense_1": {"kernel": np.zeros((5, 2)), "bias": np.zeros(2)}}}
+    with pytest.raises(DrlbenchError, match="do not chain"):
+        actor_from_params(params, "td3", "relu", [-1, -1], [1, 1])
