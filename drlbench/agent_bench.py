@@ -19,6 +19,7 @@ from drlbench.cells import CellMeasurer, MeasureConfig
 from drlbench.errors import DrlbenchError
 from drlbench.files import atomic_folder
 from drlbench.results import CellResult
+from drlbench.names import KEEP_THRESHOLD
 from drlbench.variants import Variant
 from drlbench.zoo import Agent
 
@@ -27,7 +28,7 @@ def _f(x, digits: int = 1) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
 
 
-def agent_table(cells: list[CellResult], threshold: float = 0.9) -> str:
+def agent_table(cells: list[CellResult], threshold: float = KEEP_THRESHOLD) -> str:
     """Markdown: one row per variant, fp32 first; the 90 % verdict uses the normalized score, the raw
     ratio (the paper's rule) is shown beside it."""
     header = ["variant", "return (mean ± 95% CI, n)", "normalized score", "raw ratio", f"keeps ≥ {threshold:.0%}",

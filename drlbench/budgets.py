@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drlbench.errors import DrlbenchError
-from drlbench.names import RULES
+from drlbench.names import KEEP_THRESHOLD, RULES
 
 DEFAULTS = {
-    "return_threshold": 0.9,
+    "return_threshold": KEEP_THRESHOLD,
     "return_rule": "normalized",
     "latency_p90_ratio": 1.25,
     "latency_batched_p90_ratio": 1.25,

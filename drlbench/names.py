@@ -9,3 +9,5 @@ RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_ran
          "raw": "raw ratio R_v / R_base (the paper's rule)"}
 # fp32 rollout states a variant builder collects: PTSQ calibration and the meters' inputs
 CALIBRATION_STATES = 2048
+# The paper's threshold: a variant "keeps" its baseline when its score (by the rule above) is >= 90 %.
+KEEP_THRESHOLD = 0.9

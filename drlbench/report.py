@@ -22,12 +22,12 @@ from scipy import stats
 
 from drlbench.errors import DrlbenchError, unknown
 from drlbench.evaluate import paired_difference
-from drlbench.names import ALGOS, RULES
+from drlbench.names import ALGOS, KEEP_THRESHOLD, RULES
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import EQ_VARIANTS, PRUNE_RATIOS, QUANT_VARIANTS, VARIANTS, parse_variant
 
-KEEP = 0.9  # a variant "keeps" the baseline when its score is >= 90 % (the paper's threshold)
+KEEP = KEEP_THRESHOLD
 MIN_AGENTS = 3  # fewer agents than this and a finding says "not enough data"
 MEANINGFUL = 0.05  # a resource change counts only beyond 5 % and with its 95 % CI off 1.0
 QUANT = QUANT_VARIANTS
