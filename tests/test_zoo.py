@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from drlbench.evaluate import evaluate
+from drlbench.provenance import library_versions
 from drlbench.zoo import ZOO_DIR, bundled_ids, load_agent
 
 AGENTS = bundled_ids()
@@ -33,8 +34,24 @@ def test_card_returns_reproduce(agent_id):
     ev = agent.card["evaluation"]
     result = evaluate(agent.actor.act, agent.env_id, episodes=len(ev["seeds"]), seed=ev["seeds"][0])
     assert result.seeds == ev["seeds"]
-    assert result.lengths == ev["lengths"]
-    np.testing.assert_allclose(result.returns, ev["returns"], rtol=1e-6, atol=1e-6)
+    reproduced = result.lengths == ev["lengths"] and np.allclose(result.returns, ev["returns"], rtol=1e-6, atol=1e-6)
+    assert reproduced, f"{agent_id}'s card returns do not reproduce; {versions_differing(agent.card)}"
+
+
+def versions_differing(card: dict) -> str:
+    """Which measured-with library differs here (constraints.txt pins the versions the cards used)."""
+    card_versions = {k.replace("_", "-"): v for k, v in card.get("versions", {}).items()}
+    here = library_versions()
+    diff = [f"{name} {card_versions[name]} on the card, {here[name]} here" for name in sorted(here)
+            if name in card_versions and name != "drlbench" and card_versions[name] != here[name]]
+    return ("libraries differing: " + "; ".join(diff) + " (install with -c constraints.txt)") if diff else \
+        "every recorded library version matches, so the difference is elsewhere (CPU, BLAS, env)"
+
+
+def test_version_report_names_the_library_that_differs():
+    card = {"versions": {"mujoco": "0.0.1", "numpy": library_versions()["numpy"], "torch_pruning": "0.0.2"}}
+    msg = versions_differing(card)
+    assert "mujoco 0.0.1 on the card" in msg and "torch-pruning 0.0.2 on the card" in msg and "numpy" not in msg
 
 
 @pytest.mark.parametrize("agent_id", AGENTS)
