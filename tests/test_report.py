@@ -5,13 +5,18 @@ Every cell here is synthetic test data made by `agent_cells`, not a measurement.
 
 import dataclasses
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from drlbench.errors import DrlbenchError
-from drlbench.report import findings, paper_results, ratio_ci, select, write_report
+from drlbench.report import paper_results, write_report
+from drlbench.report.findings import findings
+from drlbench.report.selection import select_cells
+from drlbench.report.stats import ratio_ci
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import PRUNE_RATIOS, parse_variant
@@ -72,7 +77,7 @@ def dataset(**overrides):
 
 def run_findings(cells, rule="normalized"):
     paper = paper_results()
-    return {f.key: f for f in findings(select(cells, "onnxruntime", "test data", paper), paper, rule)}
+    return {f.key: f for f in findings(select_cells(cells, "onnxruntime", "test data", paper), paper, rule)}
 
 
 def verdicts(cells, rule="normalized"):
@@ -98,6 +103,11 @@ def test_report_writes_markdown_and_png_figures(report):
     names = {p.name for p in paths[1:]}
     assert names == {"fig1_quantization.png", "fig2_prune_l1.png", "fig3_prune_l2.png", "fig_returns_vs_ratio.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths[1:])
+
+
+def test_importing_the_report_leaves_matplotlib_to_the_figures():
+    code = "import sys, drlbench.report; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_table1_marks_our_best_and_the_papers_best(report):
@@ -274,7 +284,7 @@ def test_other_runtimes_and_seed_groups_are_set_aside_and_noted():
     cells = dataset()
     extra = [dataclasses.replace(c, runtime="torch") for c in cells if c.variant == "fp32"]
     extra += [dataclasses.replace(c, seed=100) for c in cells if c.agent == "td3-ant" and c.variant == "ptdq"]
-    sel = select(cells + extra, "onnxruntime", "test data", paper_results())
+    sel = select_cells(cells + extra, "onnxruntime", "test data", paper_results())
     assert len(sel.cells) == len(cells)
     assert any("3 cells of other runtimes" in n for n in sel.notes)
     assert any(n.startswith("td3-ant: 1 cells with 10 episodes from seed 100 not shown") for n in sel.notes)
