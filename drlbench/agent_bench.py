@@ -15,12 +15,11 @@ import json
 import math
 from pathlib import Path
 
-from drlbench.cells import CellMeasurer, MeasureConfig
-from drlbench.errors import DrlbenchError
+from drlbench.cells import CellMeasurer, MeasureConfig, store_pending
 from drlbench.files import atomic_folder
 from drlbench.results import CellResult
 from drlbench.names import KEEP_THRESHOLD
-from drlbench.variants import Variant
+from drlbench.variants import Variant, parse_variant
 from drlbench.zoo import Agent
 
 
@@ -47,16 +46,6 @@ def agent_table(cells: list[CellResult], threshold: float = KEEP_THRESHOLD) -> s
     return "\n".join(rows) + "\n"
 
 
-def _check_agent_unchanged(store, agent: Agent) -> None:
-    """Finished cells are reused by id; refuse when they were measured on another actor under that id."""
-    stored = store.fingerprints(agent.id)
-    now = agent.fingerprint
-    if stored and stored != {now}:
-        raise DrlbenchError(f"{store.path} holds cells of {agent.id} measured on other weights (fingerprint "
-                            f"{', '.join(sorted(stored))}, now {now}): the agent or its normalization changed since; "
-                            "compress into a new --out")
-
-
 def _variant_saved(folder: Path, agent_id: str, name: str) -> bool:
     """Whether `folder` holds this agent's variant as Variant.save writes it (variant.json last)."""
     try:
@@ -73,34 +62,35 @@ def _save_variant(variant: Variant, folder: Path) -> None:
         variant.save(tmp)
 
 
-def benchmark_agent(agent: Agent, variants: list[str], out: Path, config: MeasureConfig | None = None,
+def benchmark_agent(agent: Agent, variants: list, out: Path, config: MeasureConfig | None = None,
                     progress: bool = True) -> list[CellResult]:
+    """`variants`: Recipes (or names, parsed here); fp32 is measured first."""
     from tqdm import tqdm
 
-    from drlbench.store import CellKey, ResultStore
+    from drlbench.store import ResultStore
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = config or MeasureConfig()
     measurer = CellMeasurer(agent, cfg)
-    names = ["fp32", *[v for v in variants if v != "fp32"]]
-    cells = []
+    recipes = [parse_variant("fp32"), *(r for r in map(parse_variant, variants) if r != "fp32")]
+    bar = tqdm(total=len(recipes), unit="variant", disable=not progress)
+
+    def prepare(recipe, fresh: bool) -> None:
+        folder = out / "variants" / recipe.name
+        # before a fresh cell is stored, so a stored cell has its folder; a stored cell's folder may have
+        # been deleted, or overwritten by another agent, since
+        if fresh or not _variant_saved(folder, agent.id, recipe.name):
+            _save_variant(measurer.variant(recipe), folder)
+        bar.update(1)
+
     with ResultStore(out / "results.db") as store:
-        _check_agent_unchanged(store, agent)
-        run_id = store.start_run({"agent": agent.id, "source": agent.card.get("source"), "variants": names,
-                                  "episodes": cfg.episodes, "seed": cfg.seed})
-        for name in tqdm(names, unit="variant", disable=not progress):
-            key = CellKey.make(agent.id, name, cfg.runtime, cfg.episodes, cfg.seed)
-            folder = out / "variants" / key.variant
-            cell = store.get(key)
-            if cell is None:  # resume: a rerun keeps what an interrupted one finished
-                cell = measurer.measure(name)
-                _save_variant(measurer.variant(name), folder)  # before the cell: a stored cell has its folder
-                store.put(cell, run_id)
-            elif not _variant_saved(folder, agent.id, key.variant):  # deleted, or overwritten by another agent
-                _save_variant(measurer.variant(name), folder)
-            cells.append(cell)
+        store.check_weights(agent.id, agent.fingerprint, hint="compress into a new --out")
+        run_id = store.start_run({"agent": agent.id, "source": agent.card.get("source"),
+                                  "variants": [r.name for r in recipes], "episodes": cfg.episodes, "seed": cfg.seed})
+        cells, _ = store_pending(measurer, recipes, store, run_id, prepare=prepare)
         store.finish_run(run_id)
+    bar.close()
     title = f"# {agent.id}: {agent.card.get('source', agent.id)} on {agent.env_id}\n\n"
     note = (f"Returns on paired seeds {cfg.seed} … {cfg.seed + cfg.episodes - 1}; normalized score = "
             f"(R_v − R_rand) / (R_base − R_rand) with R_rand = {measurer.random_return():.2f}; latency at batch 1 on "

@@ -12,18 +12,21 @@
     [[expect]]                    # a known cell that fails a budget, recorded from a measured run
     agent = "trpo-hopper"
     variant = "prune_l2_30"
-    check = "return"              # return | latency | latency_batched | artifact | energy | runtime | memory
+    check = "return"              # one of CHECKS
     measured = 0.12               # the figure that run measured (same unit as the budget)
+    tolerance = 0.05              # how far a later figure may lie from it (same unit)
     run = "2026-11-24 smoke run"  # where it was measured
     reason = "64-unit actor …"    # optional
 
-A cell that fails with no expectation turns the run red; an expected failure that now passes is
-reported (pytest XPASS).
+A cell that fails with no expectation turns the run red. A cell with one must fail the same check with
+a figure within `tolerance` of `measured` (reported as XFAIL); a figure that moved beyond it, better or
+worse, fails and asks for the entry to be updated (drlbench.gates).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +44,8 @@ DEFAULTS = {
     "ort_vs_torch_fp32": 0.5,
     "rss_running_ratio": 1.10,
 }
-CHECKS = ("return", "latency", "latency_batched", "artifact", "energy", "runtime", "memory")
-EXPECT_REQUIRED = ("agent", "variant", "check", "measured", "run")
+CHECKS = ("return", "latency", "latency_torch", "latency_batched", "artifact", "energy", "runtime", "memory")
+EXPECT_REQUIRED = ("agent", "variant", "check", "measured", "tolerance", "run")
 EXPECT_KEYS = (*EXPECT_REQUIRED, "reason")
 
 
@@ -52,12 +55,9 @@ class Expectation:
     variant: str
     check: str
     measured: float
+    tolerance: float
     run: str
     reason: str = ""
-
-    def describe(self) -> str:
-        why = f": {self.reason}" if self.reason else ""
-        return f"expected to fail {self.check} (measured {self.measured:g} in {self.run}){why}"
 
 
 @dataclass
@@ -69,9 +69,11 @@ class Budgets:
     def __getitem__(self, key: str):
         return self.values[key]
 
-    def expectation(self, agent: str, variant: str, check: str) -> Expectation | None:
+    def expectation(self, agent: str, variant, check: str) -> Expectation | None:
+        """The first [[expect]] entry for this cell and check (`variant`: a name or a Recipe), or None."""
         for e in self.expectations:
-            if e.check == check and fnmatch.fnmatchcase(agent, e.agent) and fnmatch.fnmatchcase(variant, e.variant):
+            if (e.check == check and fnmatch.fnmatchcase(agent, e.agent)
+                    and fnmatch.fnmatchcase(str(variant), e.variant)):
                 return e
         return None
 
@@ -126,10 +128,13 @@ def load_budgets(path: str | Path) -> Budgets:
         for key in EXPECT_REQUIRED:
             if key not in entry:
                 raise fail("[[expect]]", f"missing {key!r} (an expectation needs {', '.join(EXPECT_REQUIRED)}; "
-                           "'measured' is the figure from the run that showed the failure)", line)
+                           "'measured' is the figure from the run that showed the failure, 'tolerance' how far a later "
+                           "run's may lie from it)", line)
         if entry["check"] not in CHECKS:
             raise fail("check", f"must be one of {', '.join(CHECKS)}, got {entry['check']!r}", line)
-        if not isinstance(entry["measured"], (int, float)) or isinstance(entry["measured"], bool):
-            raise fail("measured", f"must be the measured number, got {entry['measured']!r}", line)
+        for key, low in (("measured", -math.inf), ("tolerance", 0.0)):
+            value = entry[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < math.inf:
+                raise fail(key, f"must be a finite number{' >= 0' if low == 0 else ''}, got {value!r}", line)
         expectations.append(Expectation(**entry))
     return Budgets(values, expectations, str(path))

@@ -139,9 +139,9 @@ def _cmd_report(ns) -> int:
 
 def _cmd_compress(ns) -> int:
     from drlbench.agent_bench import agent_table, benchmark_agent
-    from drlbench.byo import load_external
     from drlbench.cells import MeasureConfig
     from drlbench.grid import split
+    from drlbench.importers import load_external
     from drlbench.variants import VARIANTS, select
 
     variants = select(split(ns.variants), list(VARIANTS), "variant") if ns.variants else list(VARIANTS)

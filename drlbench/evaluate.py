@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from drlbench.errors import DrlbenchError
-from drlbench.tasks import make_env
+from drlbench.tasks import check_episodes_and_seed, make_env
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -68,10 +68,7 @@ class EvalResult:
 def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
              max_batch: int | None = None) -> EvalResult:
     """Run `episodes` episodes on seeds seed, seed+1, …; `policy` maps [B, obs] -> [B, act]."""
-    if episodes < 1:
-        raise DrlbenchError(f"episodes must be >= 1, got {episodes}")
-    if int(seed) != seed or seed < 0:
-        raise DrlbenchError(f"seed must be an integer >= 0 (Gymnasium accepts no other), got {seed!r}")
+    check_episodes_and_seed(episodes, seed, evaluation=False)  # training's selection seeds lie above on purpose
     seeds = [seed + i for i in range(episodes)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=int)

@@ -1,14 +1,15 @@
 """Which agents × variants a run covers: the smoke grid (CI), the paper grid, or user selections.
 
 Selections are names or globs (`sac-*`, `prune_l2_*`); a pattern that matches nothing is an error
-that lists what exists, never an empty run that passes.
+that lists what exists, never an empty run that passes. Variant names are parsed here, where they
+enter, and passed along as Recipes.
 """
 
 from __future__ import annotations
 
 from drlbench.errors import DrlbenchError
 from drlbench.names import GRIDS
-from drlbench.variants import VARIANTS, select
+from drlbench.variants import VARIANTS, Recipe, parse_variant, select
 from drlbench.zoo import bundled_ids
 
 # One variant of every kind, at a mid pruning ratio; a handful of agents that run fast.
@@ -24,7 +25,7 @@ def split(values) -> list[str]:
     return out
 
 
-def resolve(agents=None, variants=None, grid: str = "smoke") -> tuple[list[str], list[str]]:
+def resolve(agents=None, variants=None, grid: str = "smoke") -> tuple[list[str], list[Recipe]]:
     if grid not in GRIDS:
         raise DrlbenchError(f"unknown grid {grid!r}; accepted: {', '.join(GRIDS)}")
     available = bundled_ids()
@@ -44,4 +45,4 @@ def resolve(agents=None, variants=None, grid: str = "smoke") -> tuple[list[str],
         chosen_variants = select(variant_pats, list(VARIANTS), "variant")
     else:
         chosen_variants = list(SMOKE_VARIANTS if grid == "smoke" else VARIANTS)
-    return chosen_agents, chosen_variants
+    return chosen_agents, [parse_variant(v) for v in chosen_variants]

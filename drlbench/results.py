@@ -37,7 +37,7 @@ class CellResult:
     artifact_bytes: int
     n_params: int
     # latency of one act() at batch 1, microseconds: each the median over the cell's `ratio_blocks`
-    # side-by-side blocks (CellMeasurer.side_by_side) of that block's statistic over >= ratio_block_s of
+    # side-by-side blocks (CellMeasurer.compare) of that block's statistic over >= ratio_block_s of
     # timed calls (fp32: the same blocks, run alone). Cells stored before ratio_blocks existed: one loop.
     latency_us_mean: float | None = None
     latency_us_p50: float | None = None

@@ -13,7 +13,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from drlbench.compress.onnx_export import INPUT
 from drlbench.errors import DrlbenchError
 
 
@@ -78,6 +77,10 @@ class OrtRunner(_Checked):
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.obs_dim, self.threads = obs_dim, threads
+        # our exports name the input "obs"; a user's own file (measured as it is) has its own name, and
+        # its first output is the action
+        self.input = self.session.get_inputs()[0].name
+        self.outputs = [self.session.get_outputs()[0].name]
 
     def run(self, obs: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {INPUT: obs})[0]
+        return self.session.run(self.outputs, {self.input: obs})[0]

@@ -67,8 +67,9 @@ class CellKey(NamedTuple):
         return cls.make(cell.agent, cell.variant, cell.runtime, cell.episodes, cell.seed)
 
     @classmethod
-    def make(cls, agent: str, variant: str, runtime: str, episodes: int, seed: int) -> "CellKey":
-        """Canonical key: variant spelled as parse_variant spells it (`prune-l2-30` -> `prune_l2_30`)."""
+    def make(cls, agent: str, variant, runtime: str, episodes: int, seed: int) -> "CellKey":
+        """Canonical key: variant (a Recipe, or a name parsed here) spelled as parse_variant spells it
+        (`prune-l2-30` -> `prune_l2_30`)."""
         return cls(str(agent), parse_variant(variant).name, str(runtime), int(episodes), int(seed))
 
 
@@ -240,8 +241,17 @@ class ResultStore:
         before fingerprints existed carry none and are left out)."""
         return {c.agent_fingerprint for c in self.cells(agent=agent)} - {None}
 
-    def delete_agent(self, agent: str) -> int:
-        """Remove every cell of `agent` in one transaction (its weights changed); returns how many."""
+    def check_weights(self, agent: str, fingerprint: str, *, replace: bool = False, hint: str) -> int:
+        """Finished cells are reused by id: refuse a store holding cells of `agent` measured on other weights
+        (fingerprint) than the ones now under its id (`hint`: what to do instead). With `replace`, delete the
+        agent's cells in one transaction, to be measured again; returns how many were deleted."""
+        stored = self.fingerprints(agent)
+        if not stored or stored == {fingerprint}:
+            return 0
+        if not replace:
+            raise DrlbenchError(f"{self.path} holds cells of {agent} measured on other weights (fingerprint "
+                                f"{', '.join(sorted(stored))}, now {fingerprint}): its weights or normalization "
+                                f"changed since; {hint}")
         with self._transaction() as db:
             return db.execute("DELETE FROM cells WHERE agent=?", (agent,)).rowcount
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
 import time
@@ -60,14 +61,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker(queue, threads: int) -> None:
+def _init_worker(progress, threads: int) -> None:
     _die_with_parent()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
     global _QUEUE
-    _QUEUE = queue
+    _QUEUE = progress
 
 
 _QUEUE = None
@@ -76,46 +77,37 @@ _MEASURERS: dict = {}
 
 def _run_agent(task) -> tuple[str, int, float]:
     """Measure one agent's pending variants, storing each cell when done. Returns (agent, cells, s)."""
-    from drlbench.cells import CellMeasurer
-    from drlbench.store import CellKey, ResultStore
+    from drlbench.cells import CellMeasurer, store_pending
+    from drlbench.store import ResultStore
     from drlbench.zoo import load_agent
 
-    agent_id, variants, args_dict, run_id = task
+    agent_id, recipes, args_dict, run_id = task
     args = SweepArgs(**args_dict)
     t0 = time.perf_counter()
     if agent_id not in _MEASURERS:  # a worker keeps its current agent: its next piece reuses artifacts
         _MEASURERS.clear()  # and only that one: 32 ORT sessions per agent add up over 25 agents
         _MEASURERS[agent_id] = CellMeasurer(load_agent(agent_id), measure_config(args))
-    measurer = _MEASURERS[agent_id]
-    done = 0
+
+    def stored(recipe) -> None:
+        if _QUEUE is not None:
+            _QUEUE.put((agent_id, recipe.name))
+
     with ResultStore(args.out) as store:
-        baseline = store.get(CellKey.make(agent_id, "fp32", args.runtime, args.episodes, args.seed))
-        if baseline is not None and not measurer.has_evaluation("fp32"):
-            measurer.reuse_evaluation(baseline)  # another piece (or an earlier run) already ran fp32
-        for name in variants:
-            if store.has(CellKey.make(agent_id, name, args.runtime, args.episodes, args.seed)):
-                continue  # finished by an earlier (killed) run of this sweep
-            t = time.perf_counter()
-            cell = measurer.measure(name)
-            store.put(cell, run_id)
-            done += 1
-            if _QUEUE is not None:
-                _QUEUE.put((agent_id, name, time.perf_counter() - t))
+        _, done = store_pending(_MEASURERS[agent_id], recipes, store, run_id, stored=stored)
     return agent_id, done, time.perf_counter() - t0
 
 
-def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
-    """(agent, pending variants) work units, longest first, and the number of cells already done."""
-    from drlbench.grid import resolve
+def plan(args: SweepArgs, agents: list[str], recipes: list, done_keys) -> tuple[list[tuple[str, list]], int]:
+    """(agent, pending recipes) work units, longest first, and the number of cells already done. Sorted by
+    the task on each agent's card: no weights are loaded here."""
     from drlbench.store import CellKey
-    from drlbench.zoo import load_agent
+    from drlbench.zoo import load_card
 
-    agents, variants = resolve(args.agents, args.variants, args.grid)
     units, skipped = [], 0
     for agent_id in agents:
-        pending = [v for v in variants
-                   if CellKey.make(agent_id, v, args.runtime, args.episodes, args.seed) not in done_keys]
-        skipped += len(variants) - len(pending)
+        pending = [r for r in recipes
+                   if CellKey.make(agent_id, r, args.runtime, args.episodes, args.seed) not in done_keys]
+        skipped += len(recipes) - len(pending)
         if pending:
             units.append((agent_id, pending))
     # Few agents per worker (a small grid): split each agent's variants into pieces handed out one
@@ -125,45 +117,47 @@ def plan(args: SweepArgs, done_keys) -> tuple[list[tuple[str, list[str]]], int]:
     units = [(a, vs[i::pieces]) for a, vs in units for i in range(min(pieces, len(vs)))]
     # Longest-processing-time first: physics per episode dominates, Humanoid-class tasks are slowest.
     cost = {"HumanoidStandup": 4.0, "Humanoid": 3.0, "Ant": 2.5, "Hopper": 1.0, "HalfCheetah": 1.0}
-    units.sort(key=lambda u: -cost.get(load_agent(u[0]).card["task"], 1.0) * len(u[1]))
+    tasks = {a: load_card(a)["task"] for a, _ in units}
+    units.sort(key=lambda u: -cost.get(tasks[u[0]], 1.0) * len(u[1]))
     return units, skipped
 
 
-def _check_agents_unchanged(store, args: SweepArgs) -> None:
-    """Finished cells are skipped by id; an agent retrained since its cells were measured is refused,
-    or with `remeasure_retrained` has its cells deleted (one transaction) to be measured again."""
-    from drlbench.grid import resolve
+def _check_agents_unchanged(store, args: SweepArgs, agents: list[str]) -> None:
+    """Finished cells are skipped by id: an agent retrained since its cells were measured is refused, or
+    with `remeasure_retrained` has its cells deleted to be measured again. Only agents with stored cells
+    are loaded (their weights give the fingerprint)."""
     from drlbench.zoo import load_agent
 
-    for agent_id in resolve(args.agents, args.variants, args.grid)[0]:
-        stored = store.fingerprints(agent_id)
-        if not stored:
+    for agent_id in agents:
+        if not store.fingerprints(agent_id):
             continue
         now = load_agent(agent_id).fingerprint
-        if stored == {now}:
+        dropped = store.check_weights(agent_id, now, replace=args.remeasure_retrained,
+                                      hint="sweep into a new --out, or pass --remeasure-retrained to replace its cells")
+        if dropped:
+            print(f"{args.out}: {agent_id} was retrained (fingerprint {now}); its {dropped} old cells are "
+                  "measured again", file=sys.stderr)
+
+
+def _drain(progress, pending, bar) -> None:
+    """Advance the bar for each cell a worker reports, until every unit is done and reported."""
+    while not pending.ready() or not progress.empty():
+        try:
+            agent_id, name = progress.get(timeout=0.5)
+        except queue.Empty:  # nothing reported in this interval: poll again
             continue
-        if not args.remeasure_retrained:
-            raise DrlbenchError(f"{args.out} holds cells of {agent_id} measured on other weights (fingerprint "
-                                f"{', '.join(sorted(stored))}, now {now}): the agent was retrained since; "
-                                "sweep into a new --out, or pass --remeasure-retrained to replace its cells")
-        dropped = store.delete_agent(agent_id)
-        print(f"{args.out}: {agent_id} was retrained (fingerprint {now}); its {dropped} old cells are "
-              "measured again", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix_str(f"{agent_id}/{name}", refresh=False)
 
 
 def sweep(args: SweepArgs) -> dict:
+    from drlbench.grid import resolve
     from drlbench.store import ResultStore
 
     if args.workers < 1:
         raise DrlbenchError(f"--workers must be >= 1, got {args.workers}")
-    if args.episodes < 1:
-        raise DrlbenchError(f"--episodes must be >= 1, got {args.episodes}")
-    from drlbench.grid import resolve
-    from drlbench.tasks import check_eval_seeds
-
-    check_eval_seeds(args.seed, args.episodes)
-
-    resolve(args.agents, args.variants, args.grid)  # bad names fail here, before a store is created
+    measure_config(args)  # episodes and seed checked (tasks.check_episodes_and_seed) before a store is created
+    agents, recipes = resolve(args.agents, args.variants, args.grid)  # so are the names
     recorded_keys = dict((k, v) for k, v in asdict(args).items() if k in MEASUREMENT_ARGS)
     with ResultStore(args.out) as store:
         # the selection (agents, variants, grid) and worker count may change: finished cells are skipped
@@ -172,8 +166,8 @@ def sweep(args: SweepArgs) -> dict:
             shown = "; ".join(f"{k}: {old!r} in the store, {new!r} now" for k, (old, new) in diff.items())
             raise DrlbenchError(f"{args.out} holds cells measured with other settings ({shown}); "
                                 "rerun with the store's settings or use another --out")
-        _check_agents_unchanged(store, args)
-        units, skipped = plan(args, store.done_keys())
+        _check_agents_unchanged(store, args, agents)
+        units, skipped = plan(args, agents, recipes, store.done_keys())
         run_id = store.start_run(recorded_keys | {"agents": args.agents, "variants": args.variants,
                                                   "grid": args.grid, "workers": args.workers})
     total = sum(len(v) for _, v in units)
@@ -186,24 +180,19 @@ def sweep(args: SweepArgs) -> dict:
     tasks = [(a, v, asdict(args), run_id) for a, v in units]
     if args.workers == 1:
         _init_worker(None, args.threads)
+        results = []
         for task in tasks:
-            agent_id, n, secs = _run_agent(task)
-            per_agent[agent_id] = per_agent.get(agent_id, 0.0) + secs
-            bar.update(n)
+            results.append(_run_agent(task))
+            bar.update(results[-1][1])
     else:
         ctx = mp.get_context("spawn")  # no inherited torch/ORT thread pools
-        queue = ctx.Queue()
-        with ctx.Pool(min(args.workers, len(tasks)) or 1, _init_worker, (queue, args.threads)) as pool:
+        progress = ctx.Queue()
+        with ctx.Pool(min(args.workers, len(tasks)) or 1, _init_worker, (progress, args.threads)) as pool:
             pending = pool.map_async(_run_agent, tasks, chunksize=1)
-            while not pending.ready() or not queue.empty():
-                try:
-                    agent_id, name, _ = queue.get(timeout=0.5)
-                    bar.update(1)
-                    bar.set_postfix_str(f"{agent_id}/{name}", refresh=False)
-                except Exception:  # queue.Empty: just poll again
-                    pass
-            for agent_id, _, secs in pending.get():
-                per_agent[agent_id] = per_agent.get(agent_id, 0.0) + secs
+            _drain(progress, pending, bar)
+            results = pending.get()
+    for agent_id, _, secs in results:
+        per_agent[agent_id] = per_agent.get(agent_id, 0.0) + secs
     bar.close()
     wall = time.perf_counter() - t0
     with ResultStore(args.out) as store:

@@ -26,11 +26,21 @@ TASK_NAMES = ("HalfCheetah", "HumanoidStandup", "Ant", "Humanoid", "Hopper")
 DISJOINT_SEED_OFFSET = 1_000_000
 
 
-def check_eval_seeds(seed: int, episodes: int) -> None:
-    """Evaluation seeds seed … seed+episodes-1 must stay below the calibration seeds."""
-    if seed < 0 or seed + episodes > DISJOINT_SEED_OFFSET:
-        raise DrlbenchError(f"evaluation seeds {seed}…{seed + episodes - 1} must lie in 0…{DISJOINT_SEED_OFFSET - 1}: "
-                            f"seeds from {DISJOINT_SEED_OFFSET:,} on are the calibration / distillation rollouts'")
+def check_episodes_and_seed(episodes, seed, *, names: tuple[str, str] = ("episodes", "seed"),
+                            evaluation: bool = True) -> None:
+    """The one check of an episode count and a first seed (CLI, sweep, MeasureConfig, bench options,
+    `evaluate`); `names` are how the caller spells the two in its errors. Evaluation seeds
+    seed … seed+episodes-1 must also stay below the calibration / distillation seeds; `evaluation=False`
+    (model selection in training, which runs on those disjoint seeds on purpose) skips that bound."""
+    n_name, s_name = names
+    if int(episodes) != episodes or episodes < 1:
+        raise DrlbenchError(f"{n_name} must be >= 1, got {episodes}")
+    if int(seed) != seed or seed < 0:
+        raise DrlbenchError(f"{s_name} must be an integer >= 0 (Gymnasium accepts no other), got {seed!r}")
+    if evaluation and seed + episodes > DISJOINT_SEED_OFFSET:
+        raise DrlbenchError(f"{s_name}: evaluation seeds {seed}…{seed + episodes - 1} must lie in "
+                            f"0…{DISJOINT_SEED_OFFSET - 1}: seeds from {DISJOINT_SEED_OFFSET:,} on are the "
+                            "calibration / distillation rollouts'")
 
 
 @dataclass(frozen=True)

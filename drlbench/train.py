@@ -31,8 +31,8 @@ from drlbench.actor import load_actor, save_actor
 from drlbench.errors import DrlbenchError
 from drlbench.files import atomic_folder, recover_folder
 from drlbench.hyperparams import hyperparams, to_sb3_kwargs
-from drlbench.sb3_import import actor_from_sb3, algo_class
-from drlbench.sbx_import import actor_from_sbx, sbx_class
+from drlbench.importers.sb3 import actor_from_sb3, algo_class
+from drlbench.importers.sbx import actor_from_sbx, sbx_class
 from drlbench.tasks import DISJOINT_SEED_OFFSET, parse_task
 
 

@@ -36,29 +36,51 @@ PRUNE_VARIANTS = tuple(f"prune_l{p}_{r:02d}" for p in (1, 2) for r in PRUNE_RATI
 VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 + 28 = 32
 KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2")
 _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
+# A policy compressed by the user's own pipeline (e.g. policy_int8.onnx), run by ONNX Runtime as it is: it
+# is not rebuilt, only measured against a reference (the pytest plugin's --drlbench-reference).
+AS_IS_KIND = "as_is"
 CALIBRATION_SEED_OFFSET = 1  # + tasks.DISJOINT_SEED_OFFSET
+ARTIFACT_NAMES = {"onnxruntime": "model.onnx", "torch": "actor.safetensors"}  # a variant folder's files
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Recipe:
+    """A parsed variant name. Names are parsed once, where they enter (CLI, grid, bench options), and
+    the Recipe is passed along. A Recipe equals and hashes as its canonical name, so it keys the same
+    caches and store rows as the name and compares with it (`recipe == "fp32"`)."""
+
     name: str
     kind: str  # one of KINDS
     ratio: float | None = None  # pruning only
 
+    def __eq__(self, other) -> bool:
+        return self.name == (other.name if isinstance(other, Recipe) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def family(self) -> str:
         """'baseline', 'quantization' or 'pruning'."""
-        return "baseline" if self.kind == "fp32" else "pruning" if self.ratio is not None else "quantization"
+        if self.kind in ("fp32", AS_IS_KIND):
+            return "baseline" if self.kind == "fp32" else AS_IS_KIND
+        return "pruning" if self.ratio is not None else "quantization"
 
     @property
     def runtimes(self) -> tuple[str, ...]:
         """Runtimes this recipe can run on: int8 graphs exist only as ONNX."""
-        return ("onnxruntime",) if self.family == "quantization" else ("onnxruntime", "torch")
+        return ("onnxruntime", "torch") if self.family in ("baseline", "pruning") else ("onnxruntime",)
 
 
-def parse_variant(name: str) -> Recipe:
+def parse_variant(name: str | Recipe) -> Recipe:
+    """The Recipe a name stands for; a Recipe is returned as it is (already parsed)."""
+    if isinstance(name, Recipe):
+        return name
     canon = str(name).strip().lower().replace("-", "_")
-    if canon in ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS):
+    if canon in ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, AS_IS_KIND):
         return Recipe(canon, canon)
     m = _PRUNE_RE.match(canon)
     if m:
@@ -107,20 +129,32 @@ class Variant:
     def runtimes(self) -> tuple[str, ...]:
         return ("onnxruntime", "torch") if self.module is not None else ("onnxruntime",)
 
+    def _check_runtime(self, runtime: str) -> None:
+        if runtime not in self.runtimes:
+            raise DrlbenchError(f"variant {self.name} has no {runtime!r} runtime; accepted: {', '.join(self.runtimes)}")
+
     def runner(self, runtime: str = "onnxruntime", threads: int = 1):
-        if runtime == "onnxruntime":
-            return OrtRunner(self.onnx, self.module.obs_dim if self.module else self.build["obs_dim"], threads)
-        if runtime == "torch" and self.module is not None:
+        self._check_runtime(runtime)
+        if runtime == "torch":
             return TorchRunner(self.module, self.module.obs_dim, threads)
-        raise DrlbenchError(f"variant {self.name} has no {runtime!r} runtime; accepted: {', '.join(self.runtimes)}")
+        return OrtRunner(self.onnx, self.module.obs_dim if self.module else self.build["obs_dim"], threads)
+
+    def write_artifact(self, folder: Path, runtime: str = "onnxruntime") -> Path:
+        """The file `runtime` loads (ARTIFACT_NAMES), written into `folder`; returns its path."""
+        self._check_runtime(runtime)
+        path = Path(folder) / ARTIFACT_NAMES[runtime]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if runtime == "torch":
+            save_actor(self.module, path)
+        else:
+            path.write_bytes(self.onnx)
+        return path
 
     def save(self, folder: Path) -> Path:
         """model.onnx (+ actor.safetensors when torch-runnable) and variant.json."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.onnx").write_bytes(self.onnx)
-        if self.module is not None:
-            save_actor(self.module, folder / "actor.safetensors")
+        for runtime in self.runtimes:
+            self.write_artifact(folder, runtime)
         meta = {"agent": self.agent_id, "variant": self.name, "n_params": self.n_params,
                 "artifact_bytes": self.artifact_bytes, "build": self.build}
         (folder / "variant.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -168,6 +202,9 @@ class VariantBuilder:
         return self._calib
 
     def get(self, name: str) -> Variant:
+        added = self._cache.get(name.name if isinstance(name, Recipe) else str(name))
+        if added is not None:  # built before, or added (an as-is file has no name parse_variant knows)
+            return added
         recipe = parse_variant(name)
         if recipe.name not in self._cache:
             t0 = time.perf_counter()
@@ -177,10 +214,19 @@ class VariantBuilder:
             self._cache[recipe.name] = variant
         return self._cache[recipe.name]
 
+    def add(self, variant: Variant) -> Variant:
+        """Register an artifact built elsewhere (a user's own compressed ONNX, measured as it is)."""
+        variant.build.setdefault("obs_dim", self.actor.obs_dim)
+        self._cache[variant.recipe.name] = variant
+        return variant
+
     def _build(self, recipe: Recipe) -> Variant:
         from drlbench.compress import onnx_export
 
         actor, aid = self.actor, self.agent.id
+        if recipe.kind == AS_IS_KIND:
+            raise DrlbenchError(f"{AS_IS_KIND} is a policy file measured as it is (the pytest plugin's candidate "
+                                f"against --drlbench-reference); {aid} has none to build")
         if recipe.kind == "fp32":
             return Variant(aid, recipe, onnx_export.export_onnx(actor, actor.obs_dim), actor.n_params(), actor,
                            {"runtime_config": "fp32"})

@@ -59,7 +59,9 @@ def bundled_ids() -> list[str]:
                   if (p / "card.json").is_file() and (p / "actor.safetensors").is_file())
 
 
-def load_agent_dir(path: Path) -> Agent:
+def read_card(path: Path) -> dict:
+    """The card of the agent folder `path` (card.json), checked for the keys every agent has; no weights
+    are read."""
     path = Path(path)
     card_path = path / "card.json"
     if not path.is_dir():
@@ -73,20 +75,35 @@ def load_agent_dir(path: Path) -> Agent:
     missing = [k for k in CARD_KEYS if k not in card]
     if missing:
         raise DrlbenchError(f"card {card_path} lacks {', '.join(missing)} (required: {', '.join(CARD_KEYS)})")
-    return Agent(card["id"], load_actor(path / "actor.safetensors"), card)
+    return card
 
 
-def load_agent(name: str) -> Agent:
-    """A bundled agent by id (`sac-hopper`) or an agent folder by path.
+def load_agent_dir(path: Path) -> Agent:
+    card = read_card(path)
+    return Agent(card["id"], load_actor(Path(path) / "actor.safetensors"), card)
+
+
+def agent_dir(name: str) -> Path:
+    """The folder of a bundled agent by id (`sac-hopper`), or an agent folder by path.
 
     A bundled id wins over a folder of the same name in the working directory (say, the output of
     `drlbench train --out trpo-hopper`): write `./trpo-hopper` to mean the folder."""
     ids = bundled_ids()
     if name.lower() in ids and os.sep not in name and (os.altsep is None or os.altsep not in name):
-        return load_agent_dir(ZOO_DIR / name.lower())
+        return ZOO_DIR / name.lower()
     if os.sep in name or Path(name).is_dir():
-        return load_agent_dir(Path(name))
+        return Path(name)
     raise unknown("agent", name, ids)
+
+
+def load_card(name: str) -> dict:
+    """An agent's card (algo, task, env id, returns …) without loading its weights."""
+    return read_card(agent_dir(name))
+
+
+def load_agent(name: str) -> Agent:
+    """A bundled agent by id or an agent folder by path (see `agent_dir`)."""
+    return load_agent_dir(agent_dir(name))
 
 
 def save_agent(agent: Agent, folder: Path) -> Path:

@@ -16,7 +16,7 @@ import time
 import torch
 
 from drlbench.hyperparams import hyperparams, to_sb3_kwargs
-from drlbench.sb3_import import algo_class
+from drlbench.importers.sb3 import algo_class
 from drlbench.tasks import parse_task
 
 LEVERS = [

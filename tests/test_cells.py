@@ -1,8 +1,12 @@
-"""A cell's latency and energy, measured beside fp32 in alternating blocks (CellMeasurer.side_by_side)."""
+"""A cell's latency and energy, measured beside fp32 in alternating blocks (CellMeasurer.compare), and the
+one confirm rule a gate measures again under."""
 
+import numpy as np
 import pytest
 
 from drlbench.errors import DrlbenchError
+
+from .test_meters import CELL_FIELDS, FakeRunner, FixedMeter
 
 SIDE_BY_SIDE = dict(episodes=1, memory=False, exclusive_cpu=False, ratio_blocks=3, ratio_block_s=0.01)
 
@@ -117,17 +121,77 @@ def test_load_that_changes_between_cells_cancels_in_the_side_by_side_ratio(build
     ([2.0], [0.0], None),
 ])
 def test_median_ratio_over_blocks(num, den, expected):
-    from drlbench.cells import median_ratio
+    from drlbench.meters.compare import median_ratio
 
     assert median_ratio(num, den) == expected
 
 
-@pytest.mark.parametrize("kw", [{"ratio_blocks": 0}, {"ratio_block_s": 0.0}, {"ratio_block_s": -1.0}])
+@pytest.mark.parametrize("kw", [{"ratio_blocks": 0}, {"ratio_block_s": 0.0}, {"ratio_block_s": -1.0},
+                                {"confirm_attempts": 0}])
 def test_a_config_without_side_by_side_blocks_is_refused(kw):
     from drlbench.cells import MeasureConfig
 
-    with pytest.raises(DrlbenchError, match="ratio_blocks >= 1 and ratio_block_s > 0"):
+    with pytest.raises(DrlbenchError, match="need ratio_blocks >= 1, ratio_block_s > 0 and confirm_attempts >= 1"):
         MeasureConfig(**kw)
+
+
+@pytest.mark.parametrize("kw, needle", [
+    ({"episodes": 0}, "episodes must be >= 1, got 0"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"seed": 999_995, "episodes": 10}, "evaluation seeds 999995…1000004 must lie in 0…999999"),
+])
+def test_a_config_checks_episodes_and_seed_as_every_entry_point_does(kw, needle):
+    from drlbench.cells import MeasureConfig
+
+    with pytest.raises(DrlbenchError, match=needle):
+        MeasureConfig(**kw)
+
+
+# Per attempt, the variant's reading (fp32 reads 10 in every block): ratios 1.5, 1.3, 1.4 … The confirm rule
+# measures again while the gate's verdict differs from the record, at most confirm_attempts times, and
+# keeps the attempt nearest to agreeing.
+CONFIRM_CASES = {  # attempts' ratios, expectation (measured, tolerance) or None -> (attempts taken, ratio kept)
+    "slower-in-every-attempt": ([1.5, 1.3, 1.4], None, (3, 1.3)),
+    "one-hiccup-then-within-budget": ([1.5, 1.1, 1.4], None, (2, 1.1)),
+    "within-budget-at-once": ([1.0, 1.5, 1.5], None, (1, 1.0)),
+    "recorded-miss-reproduced-after-a-fast-attempt": ([1.1, 1.5, 1.1], (1.5, 0.1), (2, 1.5)),
+    "recorded-miss-moved-in-every-attempt": ([2.0, 1.8, 2.2], (1.5, 0.1), (3, 1.8)),
+    "recorded-figure-on-the-budgets-passing-side": ([1.2, 2.0, 2.0], (1.27, 0.1), (1, 1.2)),
+}
+
+
+@pytest.mark.parametrize("meter", ["latency", "energy"])
+@pytest.mark.parametrize("case", list(CONFIRM_CASES))
+def test_one_confirm_rule_for_latency_and_energy(builder, monkeypatch, meter, case):
+    from drlbench import gates
+    from drlbench.budgets import Expectation
+
+    ratios, expect, (attempts, kept) = CONFIRM_CASES[case]
+    m = side_by_side_measurer(builder, ratio_blocks=1, confirm_attempts=3)
+    m.runner("fp32"), m.runner("ptdq")
+    FakeMeters(m, monkeypatch, script={(meter, "ptdq"): [10.0 * r for r in ratios], (meter, "fp32"): [10.0] * 3})
+    e = Expectation("*", "ptdq", meter, expect[0], expect[1], "test data") if expect else None
+    if meter == "latency":
+        def gate(c):
+            return gates.latency_gate(c, 1.25, figure="latency_us_p50", expectation=e)
+    else:
+        def gate(c):
+            return gates.energy_gate(c, 1.25, expectation=e)
+    c = m.compare("ptdq", meters=(meter,), confirm=gate)
+    figure = "latency_us_p50" if meter == "latency" else "energy_j_per_1k_actions"
+    assert (c.attempts, c.ratio(figure)) == (attempts, pytest.approx(kept))
+    assert gate(c).agrees == (case != "slower-in-every-attempt" and "moved" not in case)
+
+
+def test_a_measurement_alone_and_one_beside_fp32_share_the_blocks(builder, monkeypatch):
+    """fp32's own cell and a gate's reference: the variant alone, in the same blocks and meters."""
+    m = side_by_side_measurer(builder)
+    m.runner("fp32")
+    fake = FakeMeters(m, monkeypatch, base=1e-3)
+    c = m.compare("fp32", baseline=None)
+    assert (c.baseline, c.ratios, c.baseline_name) == ({}, {}, None)
+    assert [k for k, _ in fake.calls] == ["latency", "energy"] * 3
+    assert c.variant["latency_us_p50"] > 0 and c.energy_source == "estimate-cpu-time"
 
 
 def test_cells_stored_before_the_side_by_side_fields_still_load():
@@ -142,3 +206,31 @@ def test_cells_stored_before_the_side_by_side_fields_still_load():
     old = CellResult.from_dict(data)
     assert all(getattr(old, k) is None for k in new) and old.latency_us_p50 == 9.0
     assert CellResult.from_dict(old.to_dict() | {"ratio_blocks": 3}).ratio_blocks == 3
+
+
+# The side-by-side meter itself, on instant fake runners.
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"meters": ("latency", "rss")}, "need meters from latency, energy"),
+    ({"meters": ()}, "need meters from latency, energy"),
+    ({"blocks": 0}, "blocks >= 1"),
+    ({"block_s": 0.0}, "block_s > 0"),
+    ({"meters": ("energy",)}, "with an energy meter"),  # none given
+    ({"meters": ("energy",), "energy_meter": FixedMeter(), "batch": 2}, "at batch 1"),
+])
+def test_side_by_side_rejects_what_it_cannot_measure(kwargs, match):
+    from drlbench.meters.compare import side_by_side
+
+    with pytest.raises(DrlbenchError, match=match):
+        side_by_side(FakeRunner(), FakeRunner(), np.zeros((4, 4)), **({"blocks": 1, "block_s": 0.001} | kwargs))
+
+
+def test_side_by_side_medians_and_ratios_carry_cell_result_names():
+    from drlbench.meters.compare import side_by_side
+
+    c = side_by_side(FakeRunner(), FakeRunner(), np.zeros((4, 4)), blocks=3, block_s=0.001,
+                     energy_meter=FixedMeter(), names=("ptdq", "fp32"))
+    assert set(c.variant) == set(c.baseline) == set(c.ratios) and set(c.variant) <= CELL_FIELDS
+    assert all(r > 0 for r in c.ratios.values())
+    assert (c.blocks, c.energy_source, c.name, c.baseline_name) == (3, "fixed", "ptdq", "fp32")

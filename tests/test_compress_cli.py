@@ -52,7 +52,7 @@ def test_compress_refuses_a_pickle_checkpoint_without_trust(tmp_path, capsys):
 def test_compress_a_cleanrl_ppo_checkpoint_with_its_observation_statistics(tmp_path, capsys):
     import numpy as np
 
-    from .test_byo import OBS_STATS, CleanRLAgent
+    from .test_importers_files import OBS_STATS, CleanRLAgent
 
     torch.save(CleanRLAgent(11, 3).state_dict(), tmp_path / "ppo_continuous_action.cleanrl_model")
     np.savez(tmp_path / "obs_stats.npz", **OBS_STATS)

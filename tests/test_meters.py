@@ -121,15 +121,23 @@ def test_latency_rejects_bad_input(obs, kwargs):
 # ---------------------------------------------------------------- memory
 
 
+def write_artifact(actor, runtime, folder):
+    """The file a runtime's probe loads, as Variant.write_artifact writes it."""
+    variant = Variant("test", parse_variant("fp32"), export_onnx(actor, actor.obs_dim), actor.n_params(), actor)
+    return variant.write_artifact(folder, runtime)
+
+
 @pytest.fixture(scope="module")
-def memory(small_actor):
+def memory(small_actor, tmp_path_factory):
     """Probe results by (runtime, size), each probe run once for the module."""
     big = Actor(376, 17, [1024, 1024])
     cache = {}
 
     def get(runtime, size):
         if (runtime, size) not in cache:
-            cache[runtime, size] = measure_memory(small_actor if size == "small" else big, runtime, steps=100)
+            folder = tmp_path_factory.mktemp(f"{runtime}-{size}")
+            path = write_artifact(small_actor if size == "small" else big, runtime, folder)
+            cache[runtime, size] = measure_memory(path, runtime, steps=100)
         return cache[runtime, size]
 
     return get
@@ -153,24 +161,26 @@ def test_memory_bigger_model_loads_more(memory, runtime):
     assert big.weights_mib > small.weights_mib
 
 
-def test_memory_of_a_saved_variant_folder(small_actor, tmp_path):
+def test_memory_of_a_saved_variants_model_file(small_actor, tmp_path):
     onnx = export_onnx(small_actor, OBS_DIM)
     variant = Variant("test", parse_variant("fp32"), onnx, small_actor.n_params(), small_actor)
     folder = variant.save(tmp_path / "v")
-    stats = measure_memory(folder, "onnxruntime", steps=10)
+    stats = measure_memory(folder / "model.onnx", "onnxruntime", steps=10)
     assert stats.artifact_bytes == variant.artifact_bytes
 
 
-def test_memory_of_a_variant_without_torch_module_names_the_runtimes(small_actor):
+def test_a_variant_without_torch_module_writes_no_torch_artifact_and_names_the_runtimes(small_actor, tmp_path):
     variant = Variant("test", parse_variant("ptdq"), export_onnx(small_actor, OBS_DIM), small_actor.n_params())
-    with pytest.raises(DrlbenchError, match="onnxruntime"):
-        measure_memory(variant, "torch")
+    with pytest.raises(DrlbenchError, match="no 'torch' runtime; accepted: onnxruntime"):
+        variant.write_artifact(tmp_path, "torch")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     "name, runtime, match",
     [
         ("missing.onnx", "onnxruntime", "not found"),
+        (".", "onnxruntime", "not found"),  # a folder is no artifact file
         ("model.onnx", "torch", "safetensors"),
         ("model.onnx", "tensorflow", "accepted"),
     ],
@@ -181,11 +191,11 @@ def test_memory_bad_artifact_path_or_runtime(tmp_path, name, runtime, match):
         measure_memory(tmp_path / name, runtime)
 
 
-def test_memory_bad_steps_and_model_type(small_actor):
+def test_memory_bad_steps_and_model_type(small_actor, tmp_path):
     with pytest.raises(DrlbenchError, match="steps"):
-        measure_memory(small_actor, "torch", steps=0)
-    with pytest.raises(DrlbenchError, match="accepted"):
-        measure_memory(b"onnx bytes", "onnxruntime")
+        measure_memory(tmp_path / "actor.safetensors", "torch", steps=0)
+    with pytest.raises(DrlbenchError, match="takes the path of an artifact file"):
+        measure_memory(small_actor, "torch")
 
 
 @pytest.mark.parametrize(
@@ -385,3 +395,4 @@ def test_measure_energy_rejects_bad_input():
         measure_energy(FakeRunner(), np.zeros((3, 4)), FixedMeter(), n_actions=0)
     with pytest.raises(DrlbenchError, match="shape"):
         measure_energy(FakeRunner(), np.zeros((3, 5)), FixedMeter(), n_actions=10)
+

@@ -170,3 +170,39 @@ def test_put_survives_sigkill_right_after_it_returns(tmp_path):
         assert set(acknowledged) <= done
         assert s._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert all(c == fake_cell(seed=c.seed) for c in s.cells())  # no torn rows
+
+
+@pytest.mark.parametrize("stored, replace, outcome", [
+    ([], False, 0),  # nothing stored: nothing to check
+    (["aaaa"], False, 0),  # measured on these weights
+    (["bbbb"], False, "refused"),
+    (["bbbb"], True, 2),  # replaced on request: every cell of the agent goes, the other agent's stay
+])
+def test_cells_measured_on_other_weights_are_refused_or_replaced(store, stored, replace, outcome):
+    for fp in stored:
+        for variant in ("fp32", "ptdq"):
+            cell = fake_cell(variant=variant)
+            cell.agent_fingerprint = fp
+            store.put(cell)
+    store.put(fake_cell(agent="td3-hopper"))
+    if outcome == "refused":
+        with pytest.raises(DrlbenchError, match=r"holds cells of sac-hopper measured on other weights \(fingerprint "
+                                                r"bbbb, now aaaa\).*; start over elsewhere"):
+            store.check_weights("sac-hopper", "aaaa", replace=replace, hint="start over elsewhere")
+        assert len(store) == 3
+        return
+    assert store.check_weights("sac-hopper", "aaaa", replace=replace, hint="start over elsewhere") == outcome
+    assert len(store) == 1 + len(stored) * 2 - outcome
+
+
+def test_the_committed_store_still_reads(tmp_path):
+    """docs/report/results.db, written by earlier versions: every cell loads (read from a copy)."""
+    import shutil
+    from pathlib import Path
+
+    copy = tmp_path / "results.db"
+    shutil.copy(Path(__file__).resolve().parents[1] / "docs" / "report" / "results.db", copy)
+    with ResultStore(copy, create=False) as s:
+        cells = s.cells()
+        assert cells and len(cells) == len(s.done_keys())
+        assert all(CellKey.of(c) in s.done_keys() for c in cells)

@@ -138,3 +138,69 @@ def test_the_sweeps_side_by_side_blocks_stay_short():
     assert (cfg.ratio_blocks, cfg.ratio_block_s) == (3, 0.03)
     # per variant cell: blocks × (latency + energy) × (variant + fp32) of timed calls
     assert cfg.ratio_blocks * cfg.ratio_block_s * 2 * 2 <= 0.4
+
+
+def test_the_plan_reads_cards_and_loads_no_weights(monkeypatch):
+    from drlbench import actor, zoo
+    from drlbench.grid import resolve
+    from drlbench.sweep import plan
+
+    def no_weights(*a, **k):
+        raise AssertionError("the plan loaded an agent's weights")
+
+    monkeypatch.setattr(actor, "load_actor", no_weights)
+    monkeypatch.setattr(zoo, "load_actor", no_weights)
+    agents, recipes = resolve([TEST_AGENT, "ppo-halfcheetah"], ["fp32", "ptdq"], "paper")
+    units, skipped = plan(SweepArgs(), agents, recipes, done_keys=set())
+    assert skipped == 0 and sorted(a for a, _ in units) == sorted(agents)
+    assert all(r.kind in ("fp32", "ptdq") for _, rs in units for r in rs)  # Recipes, parsed once in resolve
+
+
+class ScriptedQueue:
+    """A progress queue that raises the given exceptions in turn, then reports one cell."""
+
+    def __init__(self, *raises):
+        self.raises, self.reported = list(raises), False
+
+    def get(self, timeout):
+        if self.raises:
+            raise self.raises.pop(0)
+        self.reported = True
+        return ("agent", "fp32")
+
+    def empty(self):
+        return self.reported
+
+
+class Done:
+    def ready(self):
+        return True
+
+
+class Bar:
+    def __init__(self):
+        self.n = 0
+
+    def update(self, n):
+        self.n += n
+
+    def set_postfix_str(self, *a, **k):
+        pass
+
+
+def test_the_progress_loop_polls_again_when_nothing_was_reported():
+    import queue
+
+    from drlbench.sweep import _drain
+
+    bar = Bar()
+    _drain(ScriptedQueue(queue.Empty(), queue.Empty()), Done(), bar)
+    assert bar.n == 1
+
+
+@pytest.mark.parametrize("error", [RuntimeError("unpickling failed"), OSError("pipe broken")])
+def test_the_progress_loop_swallows_nothing_but_an_empty_queue(error):
+    from drlbench.sweep import _drain
+
+    with pytest.raises(type(error)):
+        _drain(ScriptedQueue(error), Done(), Bar())

@@ -6,7 +6,7 @@ import pytest
 
 from drlbench.actor import load_actor
 from drlbench.cli import main
-from drlbench.sb3_import import ALGOS
+from drlbench.names import ALGOS
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -99,7 +99,7 @@ def test_sbx_actor_reproduces_sbx_predict(algo):
     import gymnasium as gym
     import numpy as np
 
-    from drlbench.sbx_import import actor_from_sbx
+    from drlbench.importers.sbx import actor_from_sbx
 
     model = getattr(sbx, algo.upper())("MlpPolicy", gym.make("Hopper-v5"), seed=0, learning_starts=50,
                                        policy_kwargs=dict(net_arch=[32, 16]))
@@ -115,7 +115,7 @@ def test_sbx_parameters_that_are_not_an_mlp_actor_are_refused():
     import numpy as np
 
     from drlbench.errors import DrlbenchError
-    from drlbench.sbx_import import actor_from_params
+    from drlbench.importers.sbx import actor_from_params
 
     params = {"params": {"Dense_0": {"kernel": np.zeros((3, 4)), "bias": np.zeros(4)}, "LayerNorm_0": {}}}
     with pytest.raises(DrlbenchError, match="not an sbx MLP actor"):

@@ -129,3 +129,55 @@ def test_pruning_ratio_outside_open_unit_interval_is_refused(agent, ratio):
 
     with pytest.raises(DrlbenchError, match=r"\(0, 1\)"):
         prune(agent.actor, ratio, 2)
+
+
+@pytest.mark.parametrize("name", ["fp32", "ptdq_eq", "prune_l2_30"])
+def test_a_recipe_is_parsed_once_and_stands_for_its_name(name):
+    recipe = parse_variant(name.upper().replace("_", "-"))
+    assert parse_variant(recipe) is recipe  # passed along, not parsed again
+    assert recipe == name and name == recipe and str(recipe) == name
+    assert {recipe: 1}[name] == 1 and recipe != "fp16"
+
+
+@pytest.mark.parametrize("name, runtime, suffix", [("fp32", "torch", ".safetensors"),
+                                                   ("prune_l2_30", "onnxruntime", ".onnx")])
+def test_a_variant_writes_the_artifact_its_runtime_loads(builder, tmp_path, name, runtime, suffix):
+    v = builder.get(name)
+    path = v.write_artifact(tmp_path / "x", runtime)
+    assert path.suffix == suffix and path.parent == tmp_path / "x"
+    obs = builder.calibration_states()[:16]
+    if runtime == "torch":
+        from drlbench.actor import load_actor
+        from drlbench.runtime import TorchRunner
+
+        again = TorchRunner(load_actor(path), v.module.obs_dim)
+    else:
+        from drlbench.runtime import OrtRunner
+
+        again = OrtRunner(path.read_bytes(), v.module.obs_dim)
+    np.testing.assert_array_equal(again.run(obs), v.runner(runtime).run(obs))
+
+
+def test_qat_distills_on_seeds_disjoint_from_every_evaluation_seed(agent, monkeypatch):
+    """Every env reset of QAT's DAgger rollouts lies at or above DISJOINT_SEED_OFFSET, where no evaluation
+    seed can be (tasks.check_episodes_and_seed keeps them below)."""
+    from drlbench.compress import qat
+    from drlbench.tasks import DISJOINT_SEED_OFFSET, check_episodes_and_seed
+
+    seeds, make_env = [], qat.make_env
+
+    def recording_env(env_id):
+        env = make_env(env_id)
+        reset = env.reset
+        env.reset = lambda *, seed=None, **kw: seeds.append(seed) or reset(seed=seed, **kw)
+        return env
+
+    monkeypatch.setattr(qat, "make_env", recording_env)
+    cfg = qat.QATConfig(rounds=3, steps_per_round=600, grad_steps_per_round=2, batch_size=8)
+    qat.qat_finetune(agent.actor, agent.env_id, np.zeros((16, agent.actor.obs_dim), np.float32), cfg)
+    assert len(seeds) >= cfg.rounds - 1 and None not in seeds  # every reset seeded (rounds 1 … r)
+    assert min(seeds) >= DISJOINT_SEED_OFFSET
+    with pytest.raises(DrlbenchError, match="must lie in"):  # the largest evaluation range ends below them
+        check_episodes_and_seed(1, DISJOINT_SEED_OFFSET)
+    with pytest.raises(DrlbenchError, match="seeds below are evaluation seeds"):
+        qat.QATConfig(seed=DISJOINT_SEED_OFFSET - 1)

@@ -28,6 +28,7 @@ from torch import nn
 
 from drlbench.actor import Actor
 from drlbench.compress.onnx_export import export_onnx
+from drlbench.errors import DrlbenchError
 from drlbench.quantizer import AffineQuantizer
 from drlbench.tasks import DISJOINT_SEED_OFFSET, make_env
 
@@ -41,6 +42,12 @@ class QATConfig:
     lr: float = 1e-4
     observer_momentum: float = 0.05
     seed: int = DISJOINT_SEED_OFFSET + 2  # rollouts never share seeds with evaluation
+
+    def __post_init__(self):
+        # round r rolls out on seeds seed + 1000 r + episode: all of them must lie past the evaluation seeds
+        if self.seed < DISJOINT_SEED_OFFSET:
+            raise DrlbenchError(f"QAT seed must be >= {DISJOINT_SEED_OFFSET:,} (seeds below are evaluation seeds), "
+                                f"got {self.seed}")
 
 
 class _RangeObserver(nn.Module):

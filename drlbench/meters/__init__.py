@@ -1,4 +1,5 @@
-"""Meters: per-call latency, isolated-process memory, energy (measured or a labelled estimate).
+"""Meters: per-call latency, isolated-process memory, energy (measured or a labelled estimate), and a
+runner measured beside its baseline in alternating blocks (`side_by_side` -> `Comparison`).
 
 Names are imported lazily: the memory probe runs as `python -m drlbench.meters._memory_probe`,
 which imports this package first, and an eager import here would load torch and onnxruntime into
@@ -22,6 +23,9 @@ _EXPORTS = {
     "CpuTimeEstimate": "energy",
     "select_meter": "energy",
     "measure_energy": "energy",
+    "Comparison": "compare",
+    "side_by_side": "compare",
+    "confirmed": "compare",
 }
 __all__ = list(_EXPORTS)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from drlbench.errors import DrlbenchError
 from drlbench.names import RUNTIMES
 
-ARTIFACT_NAMES = {"onnxruntime": "model.onnx", "torch": "actor.safetensors"}  # as Variant.save writes them
+SUFFIXES = {"onnxruntime": ".onnx", "torch": ".safetensors"}  # the file each runtime's probe loads
 STDERR_TAIL_CHARS = 2000
 
 
@@ -46,66 +46,37 @@ class MemoryStats:
         return {k if k.startswith("rss_") else f"memory_{k}": v for k, v in asdict(self).items()}
 
 
-def measure_memory(model, runtime: str = "onnxruntime", *, steps: int = 1000, timeout_s: float = 300.0) -> MemoryStats:
-    """Peak RSS of a fresh process that imports `runtime`, loads `model` and runs `steps` actions.
+def measure_memory(path: str | os.PathLike, runtime: str = "onnxruntime", *, steps: int = 1000,
+                   timeout_s: float = 300.0) -> MemoryStats:
+    """Peak RSS of a fresh process that imports `runtime`, loads the file `path` and runs `steps` actions.
 
-    `model` is a Variant, an Actor, or a path: an .onnx file for onnxruntime, an actor .safetensors
-    file for torch, or a folder written by `Variant.save` holding one of them.
+    `path` is an .onnx file for onnxruntime, an actor .safetensors file for torch: what
+    `Variant.write_artifact` writes.
     """
     if runtime not in RUNTIMES:
         raise DrlbenchError(f"unknown runtime {runtime!r}; accepted: {', '.join(RUNTIMES)}")
     if steps < 1:
         raise DrlbenchError(f"steps must be >= 1, got {steps}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise DrlbenchError(f"measure_memory takes the path of an artifact file (Variant.write_artifact writes "
+                            f"one); got a {type(path).__name__}")
+    path = Path(path)
+    if not path.is_file():
+        raise DrlbenchError(f"artifact not found: {path} (expected a {SUFFIXES[runtime]} file for runtime {runtime!r})")
+    if path.suffix != SUFFIXES[runtime]:
+        raise DrlbenchError(f"runtime {runtime!r} loads a {SUFFIXES[runtime]} file; got {path}")
     with tempfile.TemporaryDirectory(prefix="drlbench-memory-") as tmp:
-        path = _artifact(model, runtime, Path(tmp))
-        readings = _run_probe(path, runtime, steps, timeout_s, cwd=Path(tmp))
-        size = path.stat().st_size
+        readings = _run_probe(path.resolve(), runtime, steps, timeout_s, cwd=Path(tmp))
     return MemoryStats(
         runtime=runtime,
         steps=steps,
-        artifact_bytes=size,
+        artifact_bytes=path.stat().st_size,
         rss_python_mib=readings["rss_python_mib"],
         rss_runtime_mib=readings["rss_runtime_mib"],
         rss_loaded_mib=readings["rss_loaded_mib"],
         rss_running_mib=readings["rss_running_mib"],
         weights_mib=readings["rss_loaded_mib"] - readings["rss_runtime_mib"],
         inference_mib=readings["rss_running_mib"] - readings["rss_loaded_mib"],
-    )
-
-
-def _artifact(model, runtime: str, tmp: Path) -> Path:
-    """A file the probe can load with `runtime`: the given path, or `model` written into `tmp`."""
-    from drlbench.actor import Actor, save_actor
-    from drlbench.variants import Variant
-
-    name = ARTIFACT_NAMES[runtime]
-    if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if path.is_dir():
-            path = path / name
-        if not path.is_file():
-            raise DrlbenchError(f"artifact not found: {path} (expected {name!r}-style file for runtime {runtime!r})")
-        if path.suffix != Path(name).suffix:
-            raise DrlbenchError(f"runtime {runtime!r} loads a {Path(name).suffix} file; got {path}")
-        return path
-    if isinstance(model, Variant):
-        if runtime == "onnxruntime":
-            (tmp / name).write_bytes(model.onnx)
-            return tmp / name
-        if model.module is None:
-            accepted = ", ".join(model.runtimes)
-            raise DrlbenchError(f"variant {model.name} has no {runtime!r} runtime; accepted: {accepted}")
-        model = model.module
-    if isinstance(model, Actor):
-        if runtime == "torch":
-            save_actor(model, tmp / name)
-        else:
-            from drlbench.compress.onnx_export import export_onnx
-
-            (tmp / name).write_bytes(export_onnx(model, model.obs_dim))
-        return tmp / name
-    raise DrlbenchError(
-        f"cannot measure the memory of a {type(model).__name__}; accepted: Variant, Actor, or an artifact path"
     )
 
 
