@@ -97,3 +97,29 @@ def benchmark_agent(agent: Agent, variants: list, out: Path, config: MeasureConf
             f"{cfg.runtime}, {cfg.threads} thread(s).\n\n")
     (out / "report.md").write_text(title + note + agent_table(cells))
     return cells
+
+
+def ship(cells: list[CellResult], out: Path, objective: str = "size", rule: str = "normalized"):
+    """Name the variant to ship (drlbench.recommend), copy its folder to OUT/recommended/ (atomically; removed
+    when nothing keeps the return) and add the choice and the Pareto fronts to OUT/report.md."""
+    import shutil
+
+    from drlbench.recommend import pareto_front, recommend
+
+    out = Path(out)
+    rec = recommend(cells, objective=objective, rule=rule)
+    target = out / "recommended"
+    if rec.cell is not None:
+        with atomic_folder(target) as tmp:
+            shutil.copytree(out / "variants" / rec.cell.variant, tmp, dirs_exist_ok=True)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+    fp32 = next(c for c in cells if c.kind == "fp32")
+    fronts = {o: [c.variant for c in pareto_front(cells, fp32, o, rule)] for o in ("size", "latency")}
+    text = (f"\n## Which variant to ship\n\nRecommended ({objective}): {rec.reason}"
+            f"{' — copied to recommended/' if rec.cell else ''}.\n\n"
+            f"Pareto front, return kept vs bytes: {', '.join(fronts['size'])}; vs batch-1 latency: "
+            f"{', '.join(fronts['latency'])}.\n")
+    with open(out / "report.md", "a") as f:
+        f.write(text)
+    return rec, fronts

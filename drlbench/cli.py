@@ -9,7 +9,7 @@ import sqlite3
 import sys
 
 from drlbench.errors import DrlbenchError
-from drlbench.names import ALGOS, GRIDS, RULES, RUNTIMES
+from drlbench.names import ALGOS, EXECUTORS, GRIDS, RULES, RUNTIMES
 
 
 def _int_at_least(low: int, what: str):
@@ -118,13 +118,19 @@ def _cmd_sweep(ns) -> int:
     from drlbench.sweep import SweepArgs, sweep
 
     args = SweepArgs(out=ns.out, agents=ns.agents, variants=ns.variants, grid=ns.grid, episodes=ns.episodes,
-                     seed=ns.seed, workers=ns.workers, memory=not ns.no_memory, energy=not ns.no_energy,
-                     progress=not ns.no_progress, remeasure_retrained=ns.remeasure_retrained)
+                     seed=ns.seed, workers=ns.workers, executor=ns.executor, address=ns.address,
+                     memory=not ns.no_memory, energy=not ns.no_energy, progress=not ns.no_progress,
+                     remeasure_retrained=ns.remeasure_retrained)
     summary = sweep(args)
     text = (f"{summary['cells']} cells measured ({summary['skipped']} already in {ns.out}) in "
-            f"{summary['wall_s']:.1f} s with {ns.workers} worker(s)")
+            f"{summary['wall_s']:.1f} s with {summary['workers']} {summary['executor']} worker(s); efficiency "
+            f"{summary['efficiency']:.2f} (time inside env.step / (wall × workers))")
+    failed = summary["failed"]
+    if failed:  # each was reported as it failed; the list again, where it is seen last
+        text += f"\n{len(failed)} cells failed (rerun the same command to retry them): " + ", ".join(
+            f"{f['agent']} × {f['variant']}" for f in failed)
     _print(summary, ns.json, text)
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_report(ns) -> int:
@@ -138,7 +144,7 @@ def _cmd_report(ns) -> int:
 
 
 def _cmd_compress(ns) -> int:
-    from drlbench.agent_bench import agent_table, benchmark_agent
+    from drlbench.agent_bench import agent_table, benchmark_agent, ship
     from drlbench.cells import MeasureConfig
     from drlbench.grid import split
     from drlbench.importers import load_external
@@ -149,7 +155,12 @@ def _cmd_compress(ns) -> int:
                           obs_stats=ns.obs_stats, algo=ns.algo)
     cells = benchmark_agent(agent, variants, ns.out, MeasureConfig(episodes=ns.episodes, seed=ns.seed),
                             progress=not ns.no_progress)
-    _print([c.to_dict() for c in cells], ns.json, agent_table(cells) + f"\nwritten to {ns.out}/")
+    rec, fronts = ship(cells, ns.out, objective=ns.optimize)
+    text = (agent_table(cells) + f"\nrecommended ({ns.optimize}): {rec.reason}"
+            + (f"\n  -> {ns.out}/recommended/" if rec.cell else "")
+            + f"\nPareto front, return kept vs bytes: {', '.join(fronts['size'])}"
+            + f"\nPareto front, return kept vs latency: {', '.join(fronts['latency'])}\nwritten to {ns.out}/")
+    _print({"cells": [c.to_dict() for c in cells], "recommended": rec.to_dict(), "pareto_front": fronts}, ns.json, text)
     return 0
 
 
@@ -195,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", default="paper", choices=GRIDS)
     s.add_argument("--episodes", type=_positive_int, default=10)
     s.add_argument("--seed", type=_seed, default=0)
-    s.add_argument("--workers", type=_positive_int, default=1, help="parallel processes (one thread each)")
+    s.add_argument("--workers", type=_positive_int, default=1,
+                   help="parallel processes, one thread each (with --address: the cluster's workers instead)")
+    s.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="local: processes on this machine (default); dask: a Dask cluster, started here with "
+                        "--workers processes or joined with --address (pip install -e \".[dask]\")")
+    s.add_argument("--address", default=None,
+                   help="a running Dask scheduler to join (tcp://host:8786); its workers need drlbench installed")
     s.add_argument("--no-memory", action="store_true", help="skip the isolated-process RSS probe")
     s.add_argument("--no-energy", action="store_true", help="skip the energy meter")
     s.add_argument("--remeasure-retrained", action="store_true",
@@ -222,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "PPO agent's NormalizeObservation obs_rms; 'none': trained without normalization")
     c.add_argument("--algo", default=None, choices=ALGOS,
                    help="algorithm of an SB3 zip or CleanRL checkpoint when it cannot be detected")
+    c.add_argument("--optimize", choices=("size", "latency"), default="size",
+                   help="the recommended variant: the smallest artifact (default) or the fastest at batch 1, among "
+                        "variants keeping >= 90 %% with no paired drop; copied to OUT/recommended/")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_compress)
