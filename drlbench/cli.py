@@ -54,12 +54,12 @@ def strict_json(obj):
 
 def _cmd_zoo(ns) -> int:
     from drlbench.report import paper_results
-    from drlbench.zoo import ZOO_DIR, bundled_ids, load_agent
+    from drlbench.zoo import ZOO_DIR, bundled_ids, load_card
 
     table1 = paper_results()["table1"]
     rows = []
     for aid in bundled_ids():
-        card = load_agent(aid).card
+        card = load_card(aid)
         ev = card.get("evaluation", {})
         paper = table1.get(card["algo"], {}).get(card.get("task"), {}).get("baseline")
         rows.append({"id": aid, "algo": card["algo"], "env_id": card["env_id"],

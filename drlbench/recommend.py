@@ -92,6 +92,6 @@ def recommend(cells: list[CellResult], *, objective: str = "size", rule: str = "
     value = _resource(best, baseline, objective)
     ratio = f" ({value / base_value:.2f}× fp32's)" if base_value else ""
     reason = (f"{best.variant}: {rule} score {score(best, rule):.3f} ≥ {threshold}, no paired drop, "
-              f"{key.split('_')[0]} {value:,.1f} {unit}{ratio} — the {'smallest' if objective == 'size' else 'fastest'} "
+              f"{key.split('_')[0]} {value:,.{0 if objective == 'size' else 1}f} {unit}{ratio} — the {'smallest' if objective == 'size' else 'fastest'} "
               f"of {len(eligible)} variant(s) that keep the return")
     return Recommendation(best, objective, rule, threshold, reason, front)

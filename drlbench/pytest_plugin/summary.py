@@ -11,11 +11,12 @@ from drlbench.results import CellResult
 
 def _latency(session, label: str, variant: str) -> tuple[float | None, float | None]:
     """Batch-1 ONNX Runtime p50 (µs) and its side-by-side ratio to the baseline, from the latency gate."""
-    for lab, name, verdict in session.verdicts:
+    p50, ratio = None, 1.0 if variant == "fp32" else None
+    for lab, name, verdict in session.verdicts:  # the sanity verdict has the figures, the gate's the ratio too
         if lab == label and name == variant and verdict.check == "latency":
-            info = verdict.extra_info
-            return info.get("latency_us_p50"), info.get("latency_us_p50_ratio", 1.0 if variant == "fp32" else None)
-    return None, None
+            p50 = verdict.extra_info.get("latency_us_p50", p50)
+            ratio = verdict.extra_info.get("latency_us_p50_ratio", ratio)
+    return p50, ratio
 
 
 def _cell(agent, m, recipe, kind: str, p50, ratio) -> CellResult:

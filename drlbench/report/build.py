@@ -57,14 +57,14 @@ def data_notes(sel: ReportSelection, paper: dict) -> list[str]:
 def _runtime_drift_notes(sel: ReportSelection) -> list[str]:
     """fp32 here runs the ONNX export; a zoo card's return is the torch actor on the same seeds. The
     actions agree to float rounding, yet on chaotic tasks that moves 10-episode means visibly."""
-    from drlbench.zoo import bundled_ids, load_agent
+    from drlbench.zoo import bundled_ids, load_card
 
     bundled, drift = set(bundled_ids()), []
     for a in sel.agents:
         fp32 = a.get("fp32")
         if fp32 is None or a.agent not in bundled:
             continue
-        ev = load_agent(a.agent).card.get("evaluation", {})
+        ev = load_card(a.agent).get("evaluation", {})
         if ev.get("seeds") == [fp32.seed + i for i in range(fp32.episodes)] and ev.get("mean"):
             if abs(fp32.return_mean - ev["mean"]) > 0.05 * abs(ev["mean"]):
                 drift.append(f"{a.agent} {fp32.return_mean:.1f} vs {ev['mean']:.1f}")
