@@ -34,6 +34,7 @@ from drlbench.hyperparams import hyperparams, to_sb3_kwargs
 from drlbench.importers.sb3 import actor_from_sb3, algo_class
 from drlbench.importers.sbx import actor_from_sbx, sbx_class
 from drlbench.tasks import DISJOINT_SEED_OFFSET, parse_task
+from drlbench.zoo import agent_id
 
 
 @dataclass
@@ -118,8 +119,9 @@ def _write_manifest(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps({"written_by": "drlbench train", "sha256": files}, indent=1))
 
 
-def _verify_manifest(ckpt: Path) -> None:
-    """Refuse, before anything is unpickled, a checkpoint this trainer did not write."""
+def _verify_manifest(ckpt: Path, only: tuple[str, ...] | None = None) -> None:
+    """Refuse, before anything is unpickled, a checkpoint this trainer did not write. `only`: check just these
+    files' hashes (an interim export reads nothing else)."""
     hint = "drlbench resumes only checkpoints it wrote; delete the folder or pass another --run-dir"
     try:
         files = json.loads((ckpt / MANIFEST).read_text())["sha256"]
@@ -128,6 +130,9 @@ def _verify_manifest(ckpt: Path) -> None:
     except (json.JSONDecodeError, KeyError, TypeError):
         raise DrlbenchError(f"{ckpt}/{MANIFEST} is unreadable: {hint}") from None
     present = {p.name for p in ckpt.iterdir() if p.is_file() and p.name != MANIFEST}
+    if only is not None:
+        files = {k: v for k, v in files.items() if k in only}
+        present &= set(only)
     if present != set(files):
         extra, missing = sorted(present - set(files)), sorted(set(files) - present)
         raise DrlbenchError(f"{ckpt} does not match its manifest (not written by drlbench: {extra or '-'}; "
@@ -200,8 +205,6 @@ def _check_out(out: Path, env_id: str) -> None:
 
 def train(args: TrainArgs) -> Path:
     from drlbench.evaluate import evaluate
-    from drlbench.provenance import library_versions
-    from drlbench.zoo import Agent, agent_id, save_agent
 
     torch.set_num_threads(1)
     task = parse_task(args.task)
@@ -256,6 +259,36 @@ def train(args: TrainArgs) -> Path:
     final = to_actor(model)
     selected = args.select_episodes and state.get("best") and (ckpt / BEST_ACTOR).exists()
     actor = load_actor(ckpt / BEST_ACTOR) if selected else final
+    return _export(args, hp, state, actor, int(model.num_timesteps), out, final=final if selected else None)
+
+
+def export_interim(args: TrainArgs) -> Path:
+    """Export the best checkpoint of a run still training (its card says "N of budget"), so a cell that is
+    already good ships even if the run is lost later. Reads only the checkpoint's safetensors actor and
+    state.json (checked against the manifest): nothing is unpickled, and the running job is not disturbed."""
+    task = parse_task(args.task)
+    algo = args.algo.lower()
+    hp = hyperparams(algo, task.name) | args.overrides
+    name = agent_id(algo, task.name)
+    out = Path(args.out) if args.out else Path(__file__).parent / "zoo" / name
+    _check_out(out, task.env_id)
+    ckpt = Path(args.run_dir) / f"{name}-{task.version}-s{args.seed}" / "checkpoint"
+    if not (ckpt / BEST_ACTOR).is_file():
+        raise DrlbenchError(f"{ckpt} holds no selected checkpoint ({BEST_ACTOR}) to export yet")
+    _verify_manifest(ckpt, only=(BEST_ACTOR, "state.json"))
+    state = json.loads((ckpt / "state.json").read_text())
+    return _export(args, hp, state, load_actor(ckpt / BEST_ACTOR), int(state["curve"][-1][0]), out)
+
+
+def _export(args: TrainArgs, hp: dict, state: dict, actor, steps: int, out: Path, final=None) -> Path:
+    """Evaluate the exported actor on the card's seeds and write the agent folder (actor + card)."""
+    from drlbench.evaluate import evaluate
+    from drlbench.provenance import library_versions
+    from drlbench.zoo import Agent, save_agent
+
+    task, algo = parse_task(args.task), args.algo.lower()
+    name = agent_id(algo, task.name)
+    torch.set_num_threads(1)
     result = evaluate(actor.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
     card = {
         "id": name,
@@ -263,9 +296,9 @@ def train(args: TrainArgs) -> Path:
         "task": task.name,
         "env_id": task.env_id,
         "seed": args.seed,
-        "training_steps": int(model.num_timesteps),
+        "training_steps": steps,
         "training_wall_s": round(state["wall_s"], 1),
-        "steps_per_s": round(model.num_timesteps / max(state["wall_s"], 1e-9), 1),
+        "steps_per_s": round(steps / max(state["wall_s"], 1e-9), 1),
         "hyperparams": hp,
         "hyperparams_source": "rl-baselines3-zoo 2.9 hyperparams/%s.yml, adapted (drlbench/hyperparams.py)" % algo
         if hp.get("trainer", "sb3") == "sb3" else "drlbench/hyperparams.py (_LARGE_BUDGETS: TD3 author's Humanoid "
@@ -273,15 +306,15 @@ def train(args: TrainArgs) -> Path:
         "trainer": _trainer_version(hp),
         # [steps, mean return of the last 100 training episodes, wall s, selection return (if any)]
         "training_curve": state["curve"],
-        "selection": _selection_record(args, state, selected),
+        "selection": _selection_record(args, state, bool(state.get("best"))),
         "evaluation": {k: v for k, v in result.summary().items() if k != "env_id"},
         "actor": actor.config() | {"n_params": actor.n_params()},
         "versions": library_versions() | _trainer_versions(hp),
         "train_args": asdict(args),
     }
-    if selected:  # the final policy on the card's seeds too, so the choice's effect is visible
+    if final is not None:  # the final policy on the card's seeds too, so the choice's effect is visible
         last = evaluate(final.act, task.env_id, episodes=args.eval_episodes, seed=args.eval_seed)
-        card["final_policy_evaluation"] = {"steps": int(model.num_timesteps), "mean": last.mean, "std": last.std,
+        card["final_policy_evaluation"] = {"steps": steps, "mean": last.mean, "std": last.std,
                                            "returns": last.returns}
     save_agent(Agent(name, actor, card), out)
     print(f"{name}: {result.mean:.1f} ± {result.std:.1f} over {result.n} episodes -> {out}")

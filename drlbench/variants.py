@@ -8,6 +8,9 @@ Names, used everywhere (test ids, CLI, result store):
                               paper grid, by exact name only (`ptdq*` still means the paper's ptdq)
     prune_l1_05 … prune_l1_70, prune_l2_05 … prune_l2_70
                               torch-pruning structural pruning, L1 / L2 magnitude, 5 % steps
+    qat_w<b>[a<a>][i<k>[t]], fp16
+                              low-bit QAT (b-bit weights, a-bit activations, k-bit input) and fp16 weights
+                              (compress/lowbit/): off the paper grid, by name only
 Any `prune_l{1,2}_NN` with 1 <= NN <= 99 is accepted; the paper's grid is 05 … 70.
 """
 
@@ -34,7 +37,8 @@ QUANT_VARIANTS = ("ptdq", "ptsq", "qat")
 EQ_VARIANTS = tuple(f"{q}_eq" for q in QUANT_VARIANTS)  # not in VARIANTS: the paper did not equalize
 PRUNE_VARIANTS = tuple(f"prune_l{p}_{r:02d}" for p in (1, 2) for r in PRUNE_RATIOS)
 VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 + 28 = 32
-KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2")
+LOWBIT_KIND = "lowbit"  # qat_w<b>[a<a>][i<k>[t]] and fp16: not in VARIANTS, the paper stopped at int8
+KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND)
 _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
 # A policy compressed by the user's own pipeline (e.g. policy_int8.onnx), run by ONNX Runtime as it is: it
 # is not rebuilt, only measured against a reference (the pytest plugin's --drlbench-reference).
@@ -88,8 +92,13 @@ def parse_variant(name: str | Recipe) -> Recipe:
         if not 0 < pct < 100:
             raise DrlbenchError(f"pruning ratio in {name!r} must be in (0, 1), i.e. 01 … 99 percent; got {pct / 100}")
         return Recipe(canon, f"prune_l{m.group(1)}", pct / 100)
+    # imported here: the low-bit package pulls in onnx and the envs, which parsing the other names does not need
+    from drlbench.compress.lowbit import NAME_FORMS, is_lowbit_name, parse_scheme
+
+    if is_lowbit_name(canon):
+        return Recipe(parse_scheme(canon).name, LOWBIT_KIND)
     raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1_05 … prune_l1_70",
-                                    "prune_l2_05 … prune_l2_70"])
+                                    "prune_l2_05 … prune_l2_70", *NAME_FORMS])
 
 
 def select(patterns, names, kind: str) -> list[str]:
@@ -100,8 +109,7 @@ def select(patterns, names, kind: str) -> list[str]:
         hits = [n for n in names if fnmatch.fnmatchcase(n, pat)]
         if not hits:
             if kind == "variant" and not any(ch in pat for ch in "*?["):
-                parse_variant(pat)  # a valid name off the paper grid is fine
-                hits = [pat]
+                hits = [parse_variant(pat).name]  # a valid name off the paper grid is fine
             else:
                 raise unknown(kind, pat, names)
         chosen += [h for h in hits if h not in chosen]
@@ -116,6 +124,7 @@ class Variant:
     n_params: int
     module: Actor | None = None  # torch-runnable form (fp32 and pruned variants)
     build: dict = field(default_factory=dict)
+    packed: bytes | None = None  # low-bit variants: the deployable payload (compress/lowbit/pack.py)
 
     @property
     def name(self) -> str:
@@ -123,7 +132,9 @@ class Variant:
 
     @property
     def artifact_bytes(self) -> int:
-        return len(self.onnx)
+        """The ONNX file's size; a simulated low-bit build (its ONNX graph holds the fake-quantized network in
+        fp32, no kernel runs the packed weights) is charged its packed payload instead."""
+        return len(self.packed) if self.build.get("simulated") else len(self.onnx)
 
     @property
     def runtimes(self) -> tuple[str, ...]:
@@ -151,10 +162,12 @@ class Variant:
         return path
 
     def save(self, folder: Path) -> Path:
-        """model.onnx (+ actor.safetensors when torch-runnable) and variant.json."""
+        """model.onnx (+ actor.safetensors when torch-runnable, model.packed when packed) and variant.json."""
         folder = Path(folder)
         for runtime in self.runtimes:
             self.write_artifact(folder, runtime)
+        if self.packed is not None:
+            (folder / "model.packed").write_bytes(self.packed)
         meta = {"agent": self.agent_id, "variant": self.name, "n_params": self.n_params,
                 "artifact_bytes": self.artifact_bytes, "build": self.build}
         (folder / "variant.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -230,6 +243,12 @@ class VariantBuilder:
         if recipe.kind == "fp32":
             return Variant(aid, recipe, onnx_export.export_onnx(actor, actor.obs_dim), actor.n_params(), actor,
                            {"runtime_config": "fp32"})
+        if recipe.kind == LOWBIT_KIND:
+            from drlbench.compress.lowbit import build_lowbit
+
+            b = build_lowbit(actor, recipe.name, self.calibration_states(), env_id=self.agent.env_id,
+                             qat_config=self.qat_config)
+            return Variant(aid, recipe, b.onnx, actor.n_params(), None, b.build, packed=b.packed)
         if recipe.ratio is not None:
             from drlbench.compress.prune import PRUNE_CONFIG, prune
 

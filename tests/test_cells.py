@@ -234,3 +234,15 @@ def test_side_by_side_medians_and_ratios_carry_cell_result_names():
     assert set(c.variant) == set(c.baseline) == set(c.ratios) and set(c.variant) <= CELL_FIELDS
     assert all(r > 0 for r in c.ratios.values())
     assert (c.blocks, c.energy_source, c.name, c.baseline_name) == (3, "fixed", "ptdq", "fp32")
+
+
+def test_a_simulated_low_bit_cell_says_so_and_is_charged_its_packed_bytes(builder):
+    from drlbench.results import CellResult
+
+    cell = side_by_side_measurer(builder, energy=False).measure("qat_w3a8")
+    packed = builder.get("qat_w3a8").packed
+    assert (cell.variant, cell.kind, cell.family) == ("qat_w3a8", "lowbit", "quantization")
+    # the build record travels with the cell (and into the store's JSON): 3 bits has no ORT kernel
+    assert cell.build["simulated"] is True and cell.build["packed_bytes"] == len(packed)
+    assert cell.artifact_bytes == len(packed)
+    assert CellResult.from_dict(cell.to_dict()).build["simulated"] is True

@@ -124,3 +124,24 @@ def test_sbx_parameters_that_are_not_an_mlp_actor_are_refused():
                          "Dense_1": {"kernel": np.zeros((5, 2)), "bias": np.zeros(2)}}}
     with pytest.raises(DrlbenchError, match="do not chain"):
         actor_from_params(params, "td3", "relu", [-1, -1], [1, 1])
+
+
+def test_interim_export_ships_the_best_checkpoint_of_a_run_still_training(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", "--algo", "td3", "--task", "Hopper", "--steps", "400", "--checkpoint-every", "200",
+                 "--run-dir", str(runs), "--out", str(tmp_path / "final"), "--no-progress"]) == 0
+    ckpt = runs / "td3-hopper-v5-s0" / "checkpoint"
+    out = tmp_path / "interim"
+    assert main(["train", "--algo", "td3", "--task", "Hopper", "--run-dir", str(runs), "--out", str(out),
+                 "--export-interim", "--no-progress"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["training_steps"] == 400 and card["hyperparams"]["steps"] == 600_000  # "400 of 600,000"
+    assert card["selection"]["selected_steps"] in (200, 400) and card["evaluation"]["n"] == 10
+    kept = load_actor(ckpt / "best_actor.safetensors")
+    assert all((a == b).all() for a, b in zip(load_actor(out / "actor.safetensors").state_dict().values(),
+                                              kept.state_dict().values()))
+    (ckpt / "best_actor.safetensors").write_bytes(b"not the actor drlbench wrote")
+    capsys.readouterr()
+    assert main(["train", "--algo", "td3", "--task", "Hopper", "--run-dir", str(runs), "--out", str(out),
+                 "--export-interim", "--no-progress"]) == 2
+    assert "changed since drlbench wrote it" in capsys.readouterr().err

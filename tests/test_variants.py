@@ -181,3 +181,69 @@ def test_qat_distills_on_seeds_disjoint_from_every_evaluation_seed(agent, monkey
         check_episodes_and_seed(1, DISJOINT_SEED_OFFSET)
     with pytest.raises(DrlbenchError, match="seeds below are evaluation seeds"):
         qat.QATConfig(seed=DISJOINT_SEED_OFFSET - 1)
+
+
+# ------------------------------------------------------------------- low-bit variants (off the paper grid)
+
+
+@pytest.mark.parametrize("name, canonical", [("qat_w4", "qat_w4a8"), ("QAT-W3A8", "qat_w3a8"), ("fp16", "fp16"),
+                                             ("qat_w2a6i5t", "qat_w2a6i5t")])
+def test_low_bit_names_are_variants_off_the_paper_grid(name, canonical):
+    recipe = parse_variant(name)
+    assert recipe.name == canonical and recipe.kind == "lowbit" and recipe.family == "quantization"
+    assert canonical not in VARIANTS and recipe.runtimes == ("onnxruntime",)
+    assert select([name], list(VARIANTS), "variant") == [canonical]
+
+
+def test_the_unknown_variant_error_lists_the_low_bit_forms():
+    with pytest.raises(DrlbenchError) as exc:
+        parse_variant("qat_w5a8")
+    assert "qat_w<b>[a<a>][i<k>[t]]" in str(exc.value) and "fp16" in str(exc.value)
+
+
+def test_a_four_bit_variant_runs_matmulnbits_on_ort_and_matches_its_fake_quant_model(builder, tmp_path):
+    import torch
+
+    from drlbench.compress.lowbit import unpack
+
+    from .conftest import env_observations
+
+    actor, v = builder.actor, builder.get("qat_w4a8")
+    assert v.build["simulated"] is False and "MatMulNBits" in v.build["kernel"]
+    assert v.build["budget"]["rounds"] == 2  # fine-tuned with the builder's QAT budget
+    assert v.artifact_bytes == len(v.onnx) and v.module is None
+    nodes = [n.op_type for n in onnx.load_from_string(v.onnx).graph.node]
+    assert nodes.count("MatMulNBits") == len(actor.hidden) + 1 and "Gemm" not in nodes
+    # the fake-quant model, from the packed payload; the payload holds the normalization in fp32 and QAT
+    # does not touch it: the actor's float64 statistics make it the model the build froze, exactly
+    fq = unpack(v.packed, actor.config(), v.name)
+    with torch.no_grad():
+        fq.actor.obs_mean.copy_(actor.obs_mean), fq.actor.obs_var.copy_(actor.obs_var)
+    obs = env_observations(builder.agent.env_id)  # states the build never checked on
+    diff = np.abs(v.runner("onnxruntime").run(obs) - fq.act(obs))
+    # same arithmetic up to float summation order (which may flip a rare activation rounding)
+    assert np.median(diff) < 1e-5 and np.quantile(diff, 0.99) < 1e-2
+    v.save(tmp_path / "v")
+    assert (tmp_path / "v" / "model.packed").read_bytes() == v.packed
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["model.onnx", "model.packed", "variant.json"]
+
+
+def test_a_three_bit_variant_is_simulated_and_charged_its_packed_bytes(builder):
+    from drlbench.compress.lowbit import packed_size
+
+    v = builder.get("qat_w3a8")
+    assert v.build["simulated"] is True and "none" in v.build["kernel"]
+    assert v.artifact_bytes == len(v.packed) == v.build["packed_bytes"] == packed_size(builder.actor, "qat_w3a8")
+    assert v.artifact_bytes < len(v.onnx) / 3  # not the fp32 graph it runs as
+
+
+def test_fp16_is_half_the_fp32_weight_bytes_and_not_fine_tuned(builder):
+    fp16, fp32 = builder.get("fp16"), builder.get("fp32")
+    weights = sum(m.weight.numel() for m in [*builder.actor.body, builder.actor.head] if hasattr(m, "weight"))
+    assert fp16.build["simulated"] is False and "budget" not in fp16.build
+    assert fp16.artifact_bytes == len(fp16.onnx)
+    # the weights take 2 bytes instead of 4; the rest (biases, normalization, graph, 3 Cast nodes) stays
+    saved = fp32.artifact_bytes - fp16.artifact_bytes
+    assert abs(saved - 2 * weights) <= 400
+    obs = builder.calibration_states()[:256]
+    assert np.abs(fp16.runner().run(obs) - fp32.runner().run(obs)).max() < 1e-2

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -126,7 +127,7 @@ def _from_qat(student: Actor) -> Actor:
     return plain
 
 
-def _target(actor: Actor, obs: torch.Tensor) -> torch.Tensor:
+def distill_target(actor: Actor, obs: torch.Tensor) -> torch.Tensor:
     """What distillation matches: the action before clipping, or tanh of it for squashed actors."""
     raw = actor.features(obs)
     return torch.tanh(raw) if actor.squash == "tanh" else raw
@@ -148,37 +149,58 @@ def _rollout(student: Actor, env_id: str, steps: int, seed: int) -> np.ndarray:
     return np.stack(states)
 
 
-def qat_finetune(teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATConfig) -> tuple[Actor, list, dict]:
-    """Returns (fine-tuned float actor, per-layer (in, out) uint8 quantizers, budget record)."""
+def distill(student: nn.Module, teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATConfig, *,
+            before_round: Callable[[int, np.ndarray], None] | None = None,
+            before_step: Callable[[int], None] | None = None) -> tuple[list[float], int]:
+    """DAgger distillation of `teacher` into `student` (trained in place; any module with the Actor's
+    `features`/`squash`): round 0 on `seed_states`, each later round adds `cfg.steps_per_round` states the
+    student visits (seeds cfg.seed + 1000 r + episode), then `cfg.grad_steps_per_round` Adam steps on
+    random batches of all states so far. `before_round(r, states)` runs once the round's states are in,
+    `before_step(step)` before each gradient step (0 … rounds × grad_steps_per_round - 1): the student's
+    quantizers are set there. Returns (the last batch's loss per round, the number of states)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     teacher = teacher.eval()
-    student = _to_qat(teacher, cfg.observer_momentum)
+    student.train()
     opt = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=cfg.lr)
     data = np.asarray(seed_states, dtype=np.float32)  # round 0: states the teacher visits
-    total_grad = cfg.rounds * cfg.grad_steps_per_round
     losses, step = [], 0
     for r in range(cfg.rounds):
         if r > 0:
             student.eval()
             data = np.concatenate([data, _rollout(student, env_id, cfg.steps_per_round, cfg.seed + 1000 * r)])
             student.train()
+        if before_round is not None:
+            before_round(r, data)
         obs_all = torch.as_tensor(data)
         with torch.no_grad():
-            target_all = _target(teacher, obs_all)
+            target_all = distill_target(teacher, obs_all)
         for _ in range(cfg.grad_steps_per_round):
-            if step == total_grad // 2:
-                for layer in _qat_layers(student):
-                    layer.obs_in.frozen = layer.obs_out.frozen = True
+            if before_step is not None:
+                before_step(step)
             idx = torch.as_tensor(rng.integers(0, len(data), cfg.batch_size))
-            loss = nn.functional.mse_loss(_target(student, obs_all[idx]), target_all[idx])
+            loss = nn.functional.mse_loss(distill_target(student, obs_all[idx]), target_all[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1
         losses.append(float(loss.detach()))
+    return losses, int(len(data))
+
+
+def qat_finetune(teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATConfig) -> tuple[Actor, list, dict]:
+    """Returns (fine-tuned float actor, per-layer (in, out) uint8 quantizers, budget record)."""
+    student = _to_qat(teacher, cfg.observer_momentum)
+    half = cfg.rounds * cfg.grad_steps_per_round // 2
+
+    def freeze_observers_at_half(step: int) -> None:
+        if step == half:
+            for layer in _qat_layers(student):
+                layer.obs_in.frozen = layer.obs_out.frozen = True
+
+    losses, n_states = distill(student, teacher, env_id, seed_states, cfg, before_step=freeze_observers_at_half)
     quantizers = [(layer.obs_in.quantizer(), layer.obs_out.quantizer()) for layer in _qat_layers(student)]
-    budget = asdict(cfg) | {"states": int(len(data)), "final_loss_per_round": losses}
+    budget = asdict(cfg) | {"states": n_states, "final_loss_per_round": losses}
     return _from_qat(student), quantizers, budget
 
 
