@@ -7,7 +7,8 @@ baseline are built and evaluated once and reused by every measurement of that ag
 Latency and energy have one method, `compare`: the variant beside its baseline in alternating short
 blocks (meters.compare.side_by_side). A stored cell keeps its medians; a bench gate also re-measures
 under the one confirm rule (meters.compare.confirmed) before it calls a cell slower. `store_pending` is
-the one loop that measures an agent's missing cells into a store (sweep and compress).
+the one loop that measures an agent's missing cells into a store in-process (compress); the sweep's
+workers only measure, and its driver stores what they return (drlbench/units.py).
 """
 
 from __future__ import annotations
@@ -76,9 +77,11 @@ class CellMeasurer:
         return _key(variant, runtime or self.config.runtime) in self._evals
 
     def reuse_evaluation(self, cell: CellResult) -> None:
-        """Take a stored cell's returns (a finished fp32 baseline) instead of running its episodes again."""
+        """Take a stored cell's returns (a finished fp32 baseline) instead of running its episodes again.
+        `cell`: a CellResult, or any object with its env_id, variant, runtime, seed, episodes, returns,
+        lengths, eval_s and physics_s (the sweep ships just those to its workers)."""
         seeds = [cell.seed + i for i in range(cell.episodes)]
-        result = EvalResult(cell.env_id, seeds, list(cell.returns), list(cell.lengths))
+        result = EvalResult(cell.env_id, seeds, list(cell.returns), list(cell.lengths), cell.physics_s or 0.0)
         self._evals[_key(cell.variant, cell.runtime)] = (result, cell.eval_s or 0.0)
 
     def variant(self, variant) -> Variant:
@@ -196,6 +199,7 @@ class CellMeasurer:
             latency_ratio_mean=1.0 if is_fp32 else c.ratio("latency_us_mean"),
             ratio_blocks=0 if is_fp32 else c.blocks,
             threads=cfg.threads, build_s=v.build.get("build_s"), eval_s=self._evals[own][1],
+            physics_s=result.physics_s,
             build=v.build, agent_fingerprint=agent.fingerprint,
         )
         if cfg.memory:

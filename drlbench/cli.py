@@ -9,7 +9,7 @@ import sqlite3
 import sys
 
 from drlbench.errors import DrlbenchError
-from drlbench.names import ALGOS, GRIDS, RULES, RUNTIMES
+from drlbench.names import ALGOS, EXECUTORS, GRIDS, RULES, RUNTIMES
 
 
 def _int_at_least(low: int, what: str):
@@ -119,13 +119,19 @@ def _cmd_sweep(ns) -> int:
     from drlbench.sweep import SweepArgs, sweep
 
     args = SweepArgs(out=ns.out, agents=ns.agents, variants=ns.variants, grid=ns.grid, episodes=ns.episodes,
-                     seed=ns.seed, workers=ns.workers, memory=not ns.no_memory, energy=not ns.no_energy,
-                     progress=not ns.no_progress, remeasure_retrained=ns.remeasure_retrained)
+                     seed=ns.seed, workers=ns.workers, executor=ns.executor, address=ns.address,
+                     memory=not ns.no_memory, energy=not ns.no_energy, progress=not ns.no_progress,
+                     remeasure_retrained=ns.remeasure_retrained)
     summary = sweep(args)
     text = (f"{summary['cells']} cells measured ({summary['skipped']} already in {ns.out}) in "
-            f"{summary['wall_s']:.1f} s with {ns.workers} worker(s)")
+            f"{summary['wall_s']:.1f} s with {summary['workers']} {summary['executor']} worker(s); efficiency "
+            f"{summary['efficiency']:.2f} (time inside env.step / (wall × workers))")
+    failed = summary["failed"]
+    if failed:  # each was reported as it failed; the list again, where it is seen last
+        text += f"\n{len(failed)} cells failed (rerun the same command to retry them): " + ", ".join(
+            f"{f['agent']} × {f['variant']}" for f in failed)
     _print(summary, ns.json, text)
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_report(ns) -> int:
@@ -204,7 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", default="paper", choices=GRIDS)
     s.add_argument("--episodes", type=_positive_int, default=10)
     s.add_argument("--seed", type=_seed, default=0)
-    s.add_argument("--workers", type=_positive_int, default=1, help="parallel processes (one thread each)")
+    s.add_argument("--workers", type=_positive_int, default=1,
+                   help="parallel processes, one thread each (with --address: the cluster's workers instead)")
+    s.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="local: processes on this machine (default); dask: a Dask cluster, started here with "
+                        "--workers processes or joined with --address (pip install -e \".[dask]\")")
+    s.add_argument("--address", default=None,
+                   help="a running Dask scheduler to join (tcp://host:8786); its workers need drlbench installed")
     s.add_argument("--no-memory", action="store_true", help="skip the isolated-process RSS probe")
     s.add_argument("--no-energy", action="store_true", help="skip the energy meter")
     s.add_argument("--remeasure-retrained", action="store_true",

@@ -3,12 +3,14 @@
 Episode i always runs on env seed `seed + i`, for the baseline and for every variant, so a variant's
 return is compared with the baseline's on the same initial states (a paired design). All live
 episodes step together and the policy sees one [B, obs_dim] batch per step: the physics is the cost,
-the policy call is amortized.
+the policy call is amortized. `physics_s` is the time spent inside env.step (the sweep's yardstick:
+its efficiency is Σ physics_s / (wall × workers)); timing the calls changes no number.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -26,6 +28,7 @@ class EvalResult:
     seeds: list[int]
     returns: list[float]
     lengths: list[int]
+    physics_s: float = field(default=0.0, compare=False)  # seconds inside env.step, all episodes
 
     @property
     def actions(self) -> int:
@@ -54,8 +57,9 @@ class EvalResult:
 
     def summary(self) -> dict:
         lo, hi = self.ci95
+        # a timing, not a result: a card's evaluation (train.py) must reproduce bit-exactly
         return {
-            **asdict(self),
+            **{k: v for k, v in asdict(self).items() if k != "physics_s"},
             "actions": self.actions,
             "n": self.n,
             "mean": self.mean,
@@ -73,6 +77,7 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=int)
     step = max_batch or episodes
+    physics = 0.0
     for start in range(0, episodes, step):
         idx = list(range(start, min(start + step, episodes)))
         envs = [make_env(env_id) for _ in idx]
@@ -82,7 +87,9 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
             live = np.flatnonzero(alive)
             actions = np.asarray(policy(obs[live]), dtype=np.float32)
             for k, j in enumerate(live):
+                t0 = time.perf_counter()
                 o, r, term, trunc, _ = envs[j].step(actions[k])
+                physics += time.perf_counter() - t0
                 returns[idx[j]] += float(r)
                 lengths[idx[j]] += 1
                 obs[j] = o
@@ -90,7 +97,7 @@ def evaluate(policy: Policy, env_id: str, episodes: int = 10, seed: int = 0,
                     alive[j] = False
         for env in envs:
             env.close()
-    return EvalResult(env_id, seeds, returns.tolist(), lengths.tolist())
+    return EvalResult(env_id, seeds, returns.tolist(), lengths.tolist(), physics)
 
 
 def rollout_observations(policy: Policy, env_id: str, n_obs: int, seed: int) -> np.ndarray:

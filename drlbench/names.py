@@ -4,6 +4,7 @@
 ALGOS = ("trpo", "ppo", "ddpg", "td3", "sac")
 RUNTIMES = ("torch", "onnxruntime")
 GRIDS = ("smoke", "paper")
+EXECUTORS = ("local", "dask")  # where `drlbench sweep` runs its cells (drlbench/executors.py)
 # The 90 %-of-baseline rules: our default, and the paper's.
 RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_rand)",
          "raw": "raw ratio R_v / R_base (the paper's rule)"}

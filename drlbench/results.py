@@ -68,6 +68,7 @@ class CellResult:
     build_s: float | None = None
     eval_s: float | None = None
     cell_s: float | None = None  # wall time of the whole cell: builds it triggered, episodes, meters
+    physics_s: float | None = None  # of eval_s, the seconds inside env.step (None: stored before it was timed)
     build: dict = field(default_factory=dict)
     agent_fingerprint: str | None = None  # Agent.fingerprint of the weights measured
 

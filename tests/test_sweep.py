@@ -1,5 +1,7 @@
-"""`drlbench sweep`: resumable after SIGKILL, no duplicates, parallel = serial, settings guarded."""
+"""`drlbench sweep`: resumable after SIGKILL, no duplicates, parallel = serial, settings guarded, shared inputs
+computed once, failures reported, physics timed. The Dask executor: tests/test_sweep_dask.py."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -151,56 +153,148 @@ def test_the_plan_reads_cards_and_loads_no_weights(monkeypatch):
     monkeypatch.setattr(actor, "load_actor", no_weights)
     monkeypatch.setattr(zoo, "load_actor", no_weights)
     agents, recipes = resolve([TEST_AGENT, "ppo-halfcheetah"], ["fp32", "ptdq"], "paper")
-    units, skipped = plan(SweepArgs(), agents, recipes, done_keys=set())
-    assert skipped == 0 and sorted(a for a, _ in units) == sorted(agents)
-    assert all(r.kind in ("fp32", "ptdq") for _, rs in units for r in rs)  # Recipes, parsed once in resolve
+    todo, skipped = plan(SweepArgs(), agents, recipes, done_keys=set())
+    assert skipped == 0 and sorted(a for a, _ in todo) == sorted(agents)
+    assert all(r.kind in ("fp32", "ptdq") for _, rs in todo for r in rs)  # Recipes, parsed once in resolve
 
 
-class ScriptedQueue:
-    """A progress queue that raises the given exceptions in turn, then reports one cell."""
+def test_fp32_is_played_and_calibration_rolled_out_once_per_agent(tmp_path, monkeypatch):
+    """Every cell is a unit of its own and may land on any worker: it gets fp32's returns and the calibration
+    states from its agent's lead unit instead of making them again."""
+    from drlbench import cells, evaluate, units
 
-    def __init__(self, *raises):
-        self.raises, self.reported = list(raises), False
-
-    def get(self, timeout):
-        if self.raises:
-            raise self.raises.pop(0)
-        self.reported = True
-        return ("agent", "fp32")
-
-    def empty(self):
-        return self.reported
-
-
-class Done:
-    def ready(self):
-        return True
-
-
-class Bar:
-    def __init__(self):
-        self.n = 0
-
-    def update(self, n):
-        self.n += n
-
-    def set_postfix_str(self, *a, **k):
-        pass
+    monkeypatch.setattr(units, "_KEEP", 0)  # no measurer kept between units: as if each ran on another worker
+    played, rolled = [], []
+    real_eval, real_roll = cells.evaluate, evaluate.rollout_observations
+    monkeypatch.setattr(cells, "evaluate", lambda *a, **k: played.append(1) or real_eval(*a, **k))
+    monkeypatch.setattr(evaluate, "rollout_observations", lambda *a, **k: rolled.append(1) or real_roll(*a, **k))
+    summary = sweep(args(tmp_path / "s.db", variants=["fp32", "ptdq", "ptsq", "prune_l2_30"]))
+    assert (summary["cells"], summary["failed"]) == (4, [])
+    assert (len(played), len(rolled)) == (4, 1)  # one evaluation per cell (fp32's once), one calibration rollout
+    # fp32 not asked for: its episodes are still played once, for every cell's score, and not stored
+    played.clear()
+    summary = sweep(args(tmp_path / "t.db", variants=["ptdq", "prune_l2_30"]))
+    assert summary["cells"] == 2 and len(played) == 3
+    with ResultStore(tmp_path / "t.db") as store:
+        assert sorted(c.variant for c in store.cells()) == ["prune_l2_30", "ptdq"]
 
 
-def test_the_progress_loop_polls_again_when_nothing_was_reported():
-    import queue
+def test_a_cell_that_raises_is_reported_the_sweep_goes_on_and_the_exit_code_says_so(tmp_path, monkeypatch, capsys):
+    from drlbench.cells import CellMeasurer
+    from drlbench.cli import main
 
-    from drlbench.sweep import _drain
+    real = CellMeasurer.measure
 
-    bar = Bar()
-    _drain(ScriptedQueue(queue.Empty(), queue.Empty()), Done(), bar)
-    assert bar.n == 1
+    def measure(self, variant):
+        if str(variant) == "ptdq":
+            raise RuntimeError("boom\nand a second line")
+        return real(self, variant)
+
+    monkeypatch.setattr(CellMeasurer, "measure", measure)
+    out = tmp_path / "s.db"
+    code = main(["sweep", "--agents", TEST_AGENT, "--variants", "fp32,ptdq,prune_l2_30", "--episodes", "2",
+                 "--no-memory", "--no-progress", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert f"{TEST_AGENT} × ptdq failed: RuntimeError: boom\n" in printed.err  # when it happens, one line
+    assert printed.out.splitlines()[-1].endswith(f"1 cells failed (rerun the same command to retry them): "
+                                                 f"{TEST_AGENT} × ptdq")
+    with ResultStore(out) as store:
+        assert sorted(c.variant for c in store.cells()) == ["fp32", "prune_l2_30"]
+    monkeypatch.setattr(CellMeasurer, "measure", real)
+    summary = sweep(args(out, variants=["fp32", "ptdq", "prune_l2_30"]))  # the rerun measures only it
+    assert (summary["cells"], summary["skipped"], summary["failed"]) == (1, 2, [])
 
 
-@pytest.mark.parametrize("error", [RuntimeError("unpickling failed"), OSError("pipe broken")])
-def test_the_progress_loop_swallows_nothing_but_an_empty_queue(error):
-    from drlbench.sweep import _drain
+def test_an_agent_whose_fp32_baseline_fails_has_each_of_its_cells_reported(tmp_path, monkeypatch):
+    from drlbench.cells import CellMeasurer
 
-    with pytest.raises(type(error)):
-        _drain(ScriptedQueue(error), Done(), Bar())
+    def evaluation(self, variant, runtime=None):
+        raise ValueError("the env would not reset")
+
+    monkeypatch.setattr(CellMeasurer, "evaluation", evaluation)
+    summary = sweep(args(tmp_path / "s.db", variants=["fp32", "ptdq"]))
+    assert summary["cells"] == 0
+    assert {f["variant"]: f["error"] for f in summary["failed"]} == {
+        "fp32": "ValueError: the env would not reset",
+        "ptdq": "not measured: its fp32 baseline failed (ValueError: the env would not reset)"}
+
+
+def test_each_cell_records_its_physics_time_and_stores_without_it_still_load(tmp_path):
+    out = tmp_path / "s.db"
+    summary = sweep(args(out, variants=["fp32", "ptdq"]))
+    with ResultStore(out) as store:
+        cells = store.cells()
+    assert all(0 < c.physics_s < c.eval_s for c in cells)
+    assert summary["physics_s"] == pytest.approx(sum(c.physics_s for c in cells))
+    assert summary["efficiency"] == pytest.approx(summary["physics_s"] / summary["wall_s"])  # 1 worker
+    with sqlite3.connect(out) as db:  # as a store written before physics_s was timed
+        for key, payload in db.execute("SELECT variant, result_json FROM cells").fetchall():
+            old = {k: v for k, v in json.loads(payload).items() if k != "physics_s"}
+            db.execute("UPDATE cells SET result_json=? WHERE variant=?", (json.dumps(old), key))
+    with ResultStore(out) as store:
+        assert [c.physics_s for c in store.cells()] == [None, None]
+
+
+def test_a_unit_carries_an_agent_that_is_not_bundled_as_its_bytes_and_card(tmp_path):
+    """Nothing assumes a shared filesystem: the unit is plain data, the agent folder may be gone."""
+    import pickle
+    import shutil
+    from dataclasses import asdict
+
+    from drlbench.sweep import measure_config
+    from drlbench.units import AgentSpec, Unit, run_unit
+    from drlbench.zoo import Agent, load_agent, save_agent
+
+    src = load_agent(TEST_AGENT)
+    folder = save_agent(Agent("my-hopper", src.actor, src.card | {"id": "my-hopper"}), tmp_path / "mine")
+    spec = AgentSpec.of(str(folder))
+    assert AgentSpec.of(TEST_AGENT) == AgentSpec(TEST_AGENT)  # a bundled agent travels as its id
+    unit = pickle.loads(pickle.dumps(Unit("t", spec, asdict(measure_config(args(tmp_path / "x.db"))), ("fp32",),
+                                          lead=True)))
+    shutil.rmtree(folder)
+    out = run_unit(unit)
+    (cell,) = out["cells"]
+    assert (cell["agent"], cell["agent_fingerprint"]) == ("my-hopper", src.fingerprint)
+    assert out["shared"]["baseline"]["returns"] == cell["returns"] and len(out["shared"]["calibration"]) == 2048
+
+
+def test_executor_choices_and_their_errors_are_one_line_and_write_nothing(capsys, tmp_path, monkeypatch):
+    from drlbench.cli import main
+
+    base = ["sweep", "--agents", TEST_AGENT, "--variants", "fp32", "--out", str(tmp_path / "s.db")]
+    with pytest.raises(SystemExit) as exc:
+        main(base + ["--executor", "ray"])
+    assert exc.value.code == 2 and "invalid choice: 'ray'" in capsys.readouterr().err
+    assert main(base + ["--address", "tcp://127.0.0.1:8786"]) == 2
+    err = capsys.readouterr().err
+    assert "--address joins a Dask scheduler: use it with --executor dask" in err and err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if Dask were not installed
+    assert main(base + ["--executor", "dask"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install -e ".[dask]"' in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def _dies_once(marker: str, unit):
+    """Measure the unit, then — the first time a ptdq unit gets here — kill the worker before it reports."""
+    from drlbench.units import run_unit
+
+    result = run_unit(unit)
+    if unit.variants == ("ptdq",) and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return result
+
+
+def test_a_local_worker_that_dies_has_its_units_run_again_on_a_fresh_pool(tmp_path):
+    import functools
+
+    from drlbench.executors import LocalExecutor
+
+    marker, out = tmp_path / "died", tmp_path / "s.db"
+    summary = sweep(args(out, variants=["fp32", "ptdq"], workers=2),
+                    executor=LocalExecutor(2, fn=functools.partial(_dies_once, str(marker))))
+    assert marker.exists() and (summary["cells"], summary["failed"]) == (2, [])
+    with ResultStore(out) as store:
+        assert sorted(c.variant for c in store.cells()) == ["fp32", "ptdq"]
