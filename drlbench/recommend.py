@@ -12,13 +12,9 @@ from dataclasses import dataclass
 
 from drlbench.evaluate import paired_difference
 from drlbench.names import KEEP_THRESHOLD
-from drlbench.results import CellResult
+from drlbench.results import CellResult, score
 
 OBJECTIVES = {"size": ("artifact_bytes", "B"), "latency": ("latency_us_p50", "µs")}
-
-
-def score(cell: CellResult, rule: str) -> float:
-    return cell.normalized_score if rule == "normalized" else cell.raw_ratio
 
 
 def paired_drop(cell: CellResult, baseline: CellResult) -> bool:

@@ -79,3 +79,9 @@ class CellResult:
     def from_dict(cls, data: dict) -> "CellResult":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def score(cell: CellResult, rule: str) -> float:
+    """The cell's return score under `rule` ("normalized" or "raw"); NaN where the rule is undefined."""
+    value = cell.normalized_score if rule == "normalized" else cell.raw_ratio
+    return float("nan") if value is None else float(value)

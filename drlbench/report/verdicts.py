@@ -10,7 +10,7 @@ from typing import Iterable
 from drlbench.names import KEEP_THRESHOLD
 from drlbench.report.markdown import MISSING, pct
 from drlbench.report.selection import AgentCells
-from drlbench.results import CellResult
+from drlbench.results import CellResult, score  # noqa: F401  (score: re-exported for the report)
 from drlbench.variants import QUANT_VARIANTS
 
 PRUNE_KINDS = ("prune_l1", "prune_l2")
@@ -24,11 +24,6 @@ class Finding:
     claim: str
     verdict: str
     evidence: list[str]
-
-
-def score(cell: CellResult, rule: str) -> float:
-    value = cell.normalized_score if rule == "normalized" else cell.raw_ratio
-    return float("nan") if value is None else float(value)
 
 
 def has_score(cell: CellResult, rule: str) -> bool:
