@@ -22,7 +22,8 @@ from drlbench.errors import DrlbenchError
 from drlbench.evaluate import EvalResult, evaluate, normalized_score, raw_ratio
 from drlbench.meters.compare import METERS, Comparison
 from drlbench.results import CellResult
-from drlbench.variants import Recipe, Variant, VariantBuilder, parse_variant
+from drlbench.builder import VariantBuilder
+from drlbench.variants import Recipe, Variant, parse_variant
 from drlbench.zoo import Agent
 
 
@@ -71,6 +72,7 @@ class CellMeasurer:
         self._evals: dict[tuple[str, str], tuple[EvalResult, float]] = {}
         self._runners: dict[tuple[str, str], object] = {}
         self._memory: dict[tuple[str, str], object] = {}
+        self._floors: dict[str, float] = {}
         self._energy_meter = None
 
     def has_evaluation(self, variant, runtime: str | None = None) -> bool:
@@ -161,6 +163,21 @@ class CellMeasurer:
 
         return measure() if confirm is None else confirmed(measure, confirm, cfg.confirm_attempts)
 
+    def floor(self, runtime: str | None = None) -> float:
+        """Batch-1 p50 (µs) of `runtime`'s call floor (runtimes/floor.py) at this agent's shapes, measured
+        in the same blocks as a cell's latency; once per runtime."""
+        from drlbench.meters.compare import side_by_side
+        from drlbench.runtimes.floor import floor_runner
+
+        runtime, cfg = runtime or self.config.runtime, self.config
+        if runtime not in self._floors:
+            actor = self.agent.actor
+            c = side_by_side(floor_runner(runtime, actor.obs_dim, actor.act_dim, cfg.threads), None,
+                             self.observations(), blocks=cfg.ratio_blocks, block_s=cfg.ratio_block_s,
+                             meters=("latency",))
+            self._floors[runtime] = c.variant["latency_us_p50"]
+        return self._floors[runtime]
+
     def memory(self, variant, runtime: str | None = None):
         """Peak RSS of a fresh process running the variant's artifact; probed once per (variant, runtime)."""
         from drlbench.meters.memory import measure_memory
@@ -182,6 +199,9 @@ class CellMeasurer:
         scores = self.return_scores(recipe)
         is_fp32 = recipe.kind == "fp32"
         c = self.compare(recipe, baseline=None if is_fp32 else "fp32")
+        # an edge runtime's cell also beside ORT's fp32 (the paper's runtime, on its fast path)
+        vs_ort = None if cfg.runtime == "onnxruntime" else self.compare(
+            recipe, baseline="fp32", baseline_runtime="onnxruntime", meters=("latency",)).ratio("latency_us_p50")
         lo, hi = result.ci95
         cell = CellResult(
             agent=agent.id, algo=agent.algo or "unknown", task=agent.card["task"], env_id=agent.env_id,
@@ -190,13 +210,14 @@ class CellMeasurer:
             return_mean=result.mean, return_std=result.std, return_ci95_lo=lo, return_ci95_hi=hi,
             baseline_return_mean=scores["baseline"], raw_ratio=scores["raw_ratio"],
             normalized_score=scores["normalized_score"], random_return_mean=scores["random"],
-            artifact_bytes=v.artifact_bytes, n_params=v.n_params,
+            artifact_bytes=v.artifact_size(cfg.runtime), n_params=v.n_params,
             # the variant's own numbers: medians over the side-by-side blocks (see `compare`)
             latency_us_mean=c.variant["latency_us_mean"], latency_us_p50=c.variant["latency_us_p50"],
             latency_us_p90=c.variant["latency_us_p90"], latency_us_p99=c.variant["latency_us_p99"],
             # ÷ fp32 from the same blocks; fp32's own cell: 1.0 by definition, 0 blocks
             latency_ratio_p50=1.0 if is_fp32 else c.ratio("latency_us_p50"),
             latency_ratio_mean=1.0 if is_fp32 else c.ratio("latency_us_mean"),
+            latency_floor_us_p50=self.floor(), latency_ratio_ort_fp32_p50=vs_ort,
             ratio_blocks=0 if is_fp32 else c.blocks,
             threads=cfg.threads, build_s=v.build.get("build_s"), eval_s=self._evals[own][1],
             physics_s=result.physics_s,

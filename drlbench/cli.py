@@ -119,7 +119,7 @@ def _cmd_sweep(ns) -> int:
     from drlbench.sweep import SweepArgs, sweep
 
     args = SweepArgs(out=ns.out, agents=ns.agents, variants=ns.variants, grid=ns.grid, episodes=ns.episodes,
-                     seed=ns.seed, workers=ns.workers, executor=ns.executor, address=ns.address,
+                     seed=ns.seed, workers=ns.workers, executor=ns.executor, address=ns.address, runtime=ns.runtime,
                      memory=not ns.no_memory, energy=not ns.no_energy, progress=not ns.no_progress,
                      remeasure_retrained=ns.remeasure_retrained)
     summary = sweep(args)
@@ -149,13 +149,15 @@ def _cmd_compress(ns) -> int:
     from drlbench.cells import MeasureConfig
     from drlbench.grid import split
     from drlbench.importers import load_external
-    from drlbench.variants import VARIANTS, select
+    from drlbench.sweep import runnable
+    from drlbench.variants import VARIANTS, parse_variant, select
 
     variants = select(split(ns.variants), list(VARIANTS), "variant") if ns.variants else list(VARIANTS)
+    variants = [r.name for r in runnable([parse_variant(v) for v in variants], ns.runtime)]
     agent = load_external(ns.path, ns.task, trust_pickle=ns.trust_pickle, vecnormalize=ns.vecnormalize,
                           obs_stats=ns.obs_stats, algo=ns.algo)
-    cells = benchmark_agent(agent, variants, ns.out, MeasureConfig(episodes=ns.episodes, seed=ns.seed),
-                            progress=not ns.no_progress)
+    cells = benchmark_agent(agent, variants, ns.out, MeasureConfig(episodes=ns.episodes, seed=ns.seed,
+                                                                   runtime=ns.runtime), progress=not ns.no_progress)
     rec, fronts = ship(cells, ns.out, objective=ns.optimize)
     text = (agent_table(cells) + f"\nrecommended ({ns.optimize}): {rec.reason}"
             + (f"\n  -> {ns.out}/recommended/" if rec.cell else "")
@@ -163,6 +165,10 @@ def _cmd_compress(ns) -> int:
             + f"\nPareto front, return kept vs latency: {', '.join(fronts['latency'])}\nwritten to {ns.out}/")
     _print({"cells": [c.to_dict() for c in cells], "recommended": rec.to_dict(), "pareto_front": fronts}, ns.json, text)
     return 0
+
+
+RUNTIME_HELP = ("where returns and latency are measured (default onnxruntime); litert and executorch are extras: "
+                'pip install "drlbench[litert]" / "drlbench[executorch]"')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--variant", default="fp32", help="fp32, ptdq, ptsq, qat, prune_l1_05 … prune_l2_70")
     e.add_argument("--episodes", type=_positive_int, default=10)
     e.add_argument("--seed", type=_seed, default=0)
-    e.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES)
+    e.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES, help=RUNTIME_HELP)
     e.add_argument("--no-baseline", action="store_true", help="skip the paired fp32 run")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_evaluate)
@@ -217,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--workers processes or joined with --address (pip install -e \".[dask]\")")
     s.add_argument("--address", default=None,
                    help="a running Dask scheduler to join (tcp://host:8786); its workers need drlbench installed")
+    s.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES, help=RUNTIME_HELP)
     s.add_argument("--no-memory", action="store_true", help="skip the isolated-process RSS probe")
     s.add_argument("--no-energy", action="store_true", help="skip the energy meter")
     s.add_argument("--remeasure-retrained", action="store_true",
@@ -243,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "PPO agent's NormalizeObservation obs_rms; 'none': trained without normalization")
     c.add_argument("--algo", default=None, choices=ALGOS,
                    help="algorithm of an SB3 zip or CleanRL checkpoint when it cannot be detected")
+    c.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES, help=RUNTIME_HELP)
     c.add_argument("--optimize", choices=("size", "latency"), default="size",
                    help="the recommended variant: the smallest artifact (default) or the fastest at batch 1, among "
                         "variants keeping >= 90 %% with no paired drop; copied to OUT/recommended/")

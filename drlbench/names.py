@@ -2,7 +2,7 @@
 `drlbench --help` and pytest's option parsing stay fast and every module spells them alike."""
 
 ALGOS = ("trpo", "ppo", "ddpg", "td3", "sac")
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "litert", "executorch")
 GRIDS = ("smoke", "paper")
 EXECUTORS = ("local", "dask")  # where `drlbench sweep` runs its cells (drlbench/executors.py)
 # The 90 %-of-baseline rules: our default, and the paper's.

@@ -17,9 +17,9 @@ class CellResult:
     env_id: str  # "Hopper-v5"
     variant: str  # "prune_l2_30"
     family: str  # "baseline" | "quantization" | "pruning"
-    kind: str  # "fp32" | "ptdq" | "ptsq" | "qat" | "prune_l1" | "prune_l2"
+    kind: str  # variants.KINDS: "fp32" | "ptdq" | "ptsq" | "qat" | "prune_l1" | "prune_l2" | …
     ratio: float | None  # pruning ratio, else None
-    runtime: str  # runtime of the return and latency numbers: "onnxruntime" (all variants) or "torch"
+    runtime: str  # runtime of the return and latency numbers: names.RUNTIMES (artifact_bytes: its file)
     # return, on paired seeds seed … seed+episodes-1
     episodes: int
     seed: int
@@ -64,6 +64,12 @@ class CellResult:
     # "estimate-cpu-time" the wattage cancels: a ratio of CPU time per action, an estimate, not measured energy
     energy_ratio: float | None = None
     ratio_blocks: int | None = None  # blocks the ratios are medians of
+    # the runtime's call floor (runtimes/floor.py: a one-op model of the actor's shapes through the same call
+    # path), batch-1 p50: how much of latency_us_p50 is binding and copies rather than the model
+    latency_floor_us_p50: float | None = None
+    # an edge runtime's cell: median over blocks of its p50 / ONNX Runtime fp32's p50 (side by side, ORT on
+    # its fast path); None on onnxruntime itself
+    latency_ratio_ort_fp32_p50: float | None = None
     # cost of producing the cell
     build_s: float | None = None
     eval_s: float | None = None

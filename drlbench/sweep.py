@@ -57,6 +57,22 @@ class SweepArgs:
     remeasure_retrained: bool = False  # replace the cells of an agent whose weights changed, instead of refusing
 
 
+def runnable(recipes: list, runtime: str) -> list:
+    """The recipes `runtime` can run (an int8 graph has no eager-torch form; low-bit graphs are ONNX only);
+    the runtime's extra is checked first, so a missing one fails before a store is made."""
+    from drlbench.runtimes import backend
+
+    backend(runtime)
+    keep = [r for r in recipes if runtime in r.runtimes]
+    left = [r.name for r in recipes if runtime not in r.runtimes]
+    if not keep:
+        raise DrlbenchError(f"none of the variants {', '.join(left)} runs on {runtime}; it runs "
+                            f"fp32, pruned{' and int8' if runtime != 'torch' else ''} variants")
+    if left:
+        print(f"{len(left)} variants have no {runtime} form and are left out: {', '.join(left)}", file=sys.stderr)
+    return keep
+
+
 def measure_config(args: SweepArgs):
     from drlbench.cells import MeasureConfig
 
@@ -206,12 +222,15 @@ def sweep(args: SweepArgs, executor=None) -> dict:
         raise DrlbenchError(f"--workers must be >= 1, got {args.workers}")
     measure_config(args)  # episodes and seed checked (tasks.check_episodes_and_seed) before a store is created
     agents, recipes = resolve(args.agents, args.variants, args.grid)  # so are the names
+    recipes = runnable(recipes, args.runtime)
     executor = executor or make_executor(args.executor, args.workers, args.address)
     recorded_keys = dict((k, v) for k, v in asdict(args).items() if k in MEASUREMENT_ARGS)
     # the cluster first: an unreachable scheduler fails before the store is created or a run recorded
     with executor, ResultStore(args.out) as store:
         # the selection (agents, variants, grid) and where it runs may change: finished cells are skipped
-        diff = store.check_args(recorded_keys, ignore=("agents", "variants", "grid", "workers", "executor", "address"))
+        # so may the runtime: it is part of each cell's key, and a store holds every runtime's cells side by side
+        diff = store.check_args(recorded_keys, ignore=("agents", "variants", "grid", "workers", "executor", "address",
+                                                       "runtime"))
         if diff:
             shown = "; ".join(f"{k}: {old!r} in the store, {new!r} now" for k, (old, new) in diff.items())
             raise DrlbenchError(f"{args.out} holds cells measured with other settings ({shown}); "

@@ -89,7 +89,7 @@ def _measurer(unit: Unit):
     while len(_MEASURERS) > _KEEP:
         _MEASURERS.popitem(last=False)
     if unit.calibration is not None and m.builder._calib is None:
-        # The same seeded fp32 rollout the builder would make; VariantBuilder (variants.py) has no public
+        # The same seeded fp32 rollout the builder would make; VariantBuilder (builder.py) has no public
         # way to take states made elsewhere, so its cache is filled here.
         m.builder._calib = unit.calibration
     if unit.baseline is not None and not m.has_evaluation("fp32"):

@@ -16,10 +16,8 @@ Any `prune_l{1,2}_NN` with 1 <= NN <= 99 is accepted; the paper's grid is 05 …
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
-import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,8 +27,7 @@ import numpy as np
 
 from drlbench.actor import Actor, save_actor
 from drlbench.errors import DrlbenchError, unknown
-from drlbench.names import CALIBRATION_STATES
-from drlbench.runtime import OrtRunner, TorchRunner
+from drlbench.runtimes import OrtRunner, TorchRunner
 
 PRUNE_RATIOS = tuple(range(5, 75, 5))
 QUANT_VARIANTS = ("ptdq", "ptsq", "qat")
@@ -43,8 +40,8 @@ _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
 # A policy compressed by the user's own pipeline (e.g. policy_int8.onnx), run by ONNX Runtime as it is: it
 # is not rebuilt, only measured against a reference (the pytest plugin's --drlbench-reference).
 AS_IS_KIND = "as_is"
-CALIBRATION_SEED_OFFSET = 1  # + tasks.DISJOINT_SEED_OFFSET
-ARTIFACT_NAMES = {"onnxruntime": "model.onnx", "torch": "actor.safetensors"}  # a variant folder's files
+# Runtimes that convert the recipe's float actor with their own quantizer (runtimes/litert.py, executorch.py)
+EDGE_RUNTIMES = ("litert", "executorch")
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,8 +72,12 @@ class Recipe:
 
     @property
     def runtimes(self) -> tuple[str, ...]:
-        """Runtimes this recipe can run on: int8 graphs exist only as ONNX."""
-        return ("onnxruntime", "torch") if self.family in ("baseline", "pruning") else ("onnxruntime",)
+        """Runtimes this recipe can run on: torch runs float actors only; the edge runtimes quantize with
+        their own int8 schemes; low-bit graphs and a user's own file exist only as ONNX."""
+        if self.kind in (LOWBIT_KIND, AS_IS_KIND):
+            return ("onnxruntime",)
+        torch = ("torch",) if self.family in ("baseline", "pruning") else ()
+        return ("onnxruntime", *torch, *EDGE_RUNTIMES)
 
 
 def parse_variant(name: str | Recipe) -> Recipe:
@@ -118,6 +119,14 @@ def select(patterns, names, kind: str) -> list[str]:
 
 @dataclass
 class Variant:
+    """One compressed form of an agent and its artifact on each runtime that can run it.
+
+    ONNX Runtime runs `onnx` (built by compress/); eager torch runs `module`; the edge runtimes (LiteRT,
+    ExecuTorch) convert `source`, the float actor the recipe starts from (fp32, pruned, input-equalized or
+    QAT-fine-tuned), with their own quantizer in `mode` (fp32, dynamic-range or static int8 calibrated on
+    `calibration`, the same rollout states ORT's PTSQ uses). Each artifact is built once, on first use, and
+    checked against `source` on rollout states before anything is timed (runtimes/verify.py)."""
+
     agent_id: str
     recipe: Recipe
     onnx: bytes
@@ -125,6 +134,10 @@ class Variant:
     module: Actor | None = None  # torch-runnable form (fp32 and pruned variants)
     build: dict = field(default_factory=dict)
     packed: bytes | None = None  # low-bit variants: the deployable payload (compress/lowbit/pack.py)
+    source: Actor | None = None  # what the edge runtimes convert; None: ONNX Runtime only
+    mode: str = "fp32"  # the edge runtimes' quantization of `source`: "fp32" | "dynamic" | "static"
+    calibration: np.ndarray | None = field(default=None, repr=False)
+    _artifacts: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -136,157 +149,76 @@ class Variant:
         fp32, no kernel runs the packed weights) is charged its packed payload instead."""
         return len(self.packed) if self.build.get("simulated") else len(self.onnx)
 
+    def artifact_size(self, runtime: str) -> int:
+        """Bytes of the file `runtime` loads (torch: the ONNX size, as the paper counts the fp32 model)."""
+        return len(self.artifact(runtime)) if runtime in EDGE_RUNTIMES else self.artifact_bytes
+
     @property
     def runtimes(self) -> tuple[str, ...]:
-        return ("onnxruntime", "torch") if self.module is not None else ("onnxruntime",)
+        return (("onnxruntime",) + (("torch",) if self.module is not None else ())
+                + (EDGE_RUNTIMES if self.source is not None else ()))
 
     def _check_runtime(self, runtime: str) -> None:
         if runtime not in self.runtimes:
             raise DrlbenchError(f"variant {self.name} has no {runtime!r} runtime; accepted: {', '.join(self.runtimes)}")
 
+    def artifact(self, runtime: str) -> bytes:
+        """The bytes an edge runtime loads, converted once (and verified) on first use; ONNX for ORT."""
+        self._check_runtime(runtime)
+        if runtime not in EDGE_RUNTIMES:
+            return self.onnx
+        if runtime not in self._artifacts:
+            from drlbench.runtimes import backend
+
+            t0 = time.perf_counter()
+            blob = backend(runtime).build(self.source, self.mode, self.calibration)
+            self._artifacts[runtime] = blob
+            self.build.setdefault("runtimes", {})[runtime] = {
+                "mode": self.mode, "bytes": len(blob), "build_s": round(time.perf_counter() - t0, 3)}
+        return self._artifacts[runtime]
+
     def runner(self, runtime: str = "onnxruntime", threads: int = 1):
+        """The runner of `runtime`, its artifact verified against `source` first (once per runtime)."""
         self._check_runtime(runtime)
         if runtime == "torch":
             return TorchRunner(self.module, self.module.obs_dim, threads)
-        return OrtRunner(self.onnx, self.module.obs_dim if self.module else self.build["obs_dim"], threads)
+        obs_dim = self.module.obs_dim if self.module else self.build["obs_dim"]
+        if runtime == "onnxruntime":
+            runner = OrtRunner(self.onnx, obs_dim, threads)
+        else:
+            from drlbench.runtimes import backend
+
+            runner = backend(runtime).Runner(self.artifact(runtime), obs_dim, threads)
+        checks = self.build.setdefault("verified", {})
+        if self.source is not None and self.calibration is not None and runtime not in checks:
+            from drlbench.runtimes.verify import verify
+
+            checks[runtime] = verify(runner, self.source, self.calibration, self.mode, what=f"{self.name} on {runtime}")
+        return runner
 
     def write_artifact(self, folder: Path, runtime: str = "onnxruntime") -> Path:
-        """The file `runtime` loads (ARTIFACT_NAMES), written into `folder`; returns its path."""
+        """The file `runtime` loads (runtimes.<module>.ARTIFACT), written into `folder`; returns its path."""
+        from drlbench.runtimes import backend
+
         self._check_runtime(runtime)
-        path = Path(folder) / ARTIFACT_NAMES[runtime]
+        path = Path(folder) / backend(runtime).ARTIFACT
         path.parent.mkdir(parents=True, exist_ok=True)
         if runtime == "torch":
             save_actor(self.module, path)
         else:
-            path.write_bytes(self.onnx)
+            path.write_bytes(self.artifact(runtime))
         return path
 
     def save(self, folder: Path) -> Path:
-        """model.onnx (+ actor.safetensors when torch-runnable, model.packed when packed) and variant.json."""
+        """model.onnx (+ actor.safetensors when torch-runnable, + each edge artifact built so far, + model.packed
+        when packed) and variant.json."""
         folder = Path(folder)
         for runtime in self.runtimes:
-            self.write_artifact(folder, runtime)
+            if runtime not in EDGE_RUNTIMES or runtime in self._artifacts:
+                self.write_artifact(folder, runtime)
         if self.packed is not None:
             (folder / "model.packed").write_bytes(self.packed)
         meta = {"agent": self.agent_id, "variant": self.name, "n_params": self.n_params,
                 "artifact_bytes": self.artifact_bytes, "build": self.build}
         (folder / "variant.json").write_text(json.dumps(meta, indent=2) + "\n")
         return folder
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-class VariantBuilder:
-    """Builds an agent's variants on demand and keeps them: each artifact is made once.
-
-    Calibration / distillation states come from fp32 rollouts on seeds disjoint from evaluation
-    (DISJOINT_SEED_OFFSET + 1 …), so PTSQ and QAT never see the evaluation episodes.
-    """
-
-    def __init__(self, agent, calibration_size: int = CALIBRATION_STATES, qat_config=None):
-        from drlbench.compress.qat import QATConfig
-
-        self.agent = agent
-        self.calibration_size = calibration_size
-        self.qat_config = qat_config or QATConfig()
-        self._cache: dict[str, Variant] = {}
-        self._calib: np.ndarray | None = None
-
-    @property
-    def actor(self) -> Actor:
-        return self.agent.actor
-
-    def calibration_states(self) -> np.ndarray:
-        if self._calib is None:
-            from drlbench.evaluate import rollout_observations
-            from drlbench.tasks import DISJOINT_SEED_OFFSET
-
-            self._calib = rollout_observations(self.actor.act, self.agent.env_id, self.calibration_size,
-                                               seed=DISJOINT_SEED_OFFSET + CALIBRATION_SEED_OFFSET)
-        return self._calib
-
-    def get(self, name: str) -> Variant:
-        added = self._cache.get(name.name if isinstance(name, Recipe) else str(name))
-        if added is not None:  # built before, or added (an as-is file has no name parse_variant knows)
-            return added
-        recipe = parse_variant(name)
-        if recipe.name not in self._cache:
-            t0 = time.perf_counter()
-            variant = self._build(recipe)
-            variant.build["build_s"] = round(time.perf_counter() - t0, 3)
-            variant.build["obs_dim"] = self.actor.obs_dim
-            self._cache[recipe.name] = variant
-        return self._cache[recipe.name]
-
-    def add(self, variant: Variant) -> Variant:
-        """Register an artifact built elsewhere (a user's own compressed ONNX, measured as it is)."""
-        variant.build.setdefault("obs_dim", self.actor.obs_dim)
-        self._cache[variant.recipe.name] = variant
-        return variant
-
-    def _build(self, recipe: Recipe) -> Variant:
-        from drlbench.compress import onnx_export
-
-        actor, aid = self.actor, self.agent.id
-        if recipe.kind == AS_IS_KIND:
-            raise DrlbenchError(f"{AS_IS_KIND} is a policy file measured as it is (the pytest plugin's candidate "
-                                f"against --drlbench-reference); {aid} has none to build")
-        if recipe.kind == "fp32":
-            return Variant(aid, recipe, onnx_export.export_onnx(actor, actor.obs_dim), actor.n_params(), actor,
-                           {"runtime_config": "fp32"})
-        if recipe.kind == LOWBIT_KIND:
-            from drlbench.compress.lowbit import build_lowbit
-
-            b = build_lowbit(actor, recipe.name, self.calibration_states(), env_id=self.agent.env_id,
-                             qat_config=self.qat_config)
-            return Variant(aid, recipe, b.onnx, actor.n_params(), None, b.build, packed=b.packed)
-        if recipe.ratio is not None:
-            from drlbench.compress.prune import PRUNE_CONFIG, prune
-
-            p = int(recipe.kind[-1])
-            pruned = prune(actor, recipe.ratio, p)
-            return Variant(aid, recipe, onnx_export.export_onnx(pruned, actor.obs_dim), pruned.n_params(), pruned,
-                           PRUNE_CONFIG | {"p": p, "ratio": recipe.ratio, "hidden": pruned.hidden,
-                                           "baseline_hidden": actor.hidden})
-        actor, fp32, extra = self.actor, self.get("fp32").onnx, {}
-        if recipe.kind in EQ_VARIANTS:
-            actor, extra = self.equalized()
-            if extra["equalized"]:
-                fp32 = onnx_export.export_onnx(actor, actor.obs_dim)
-        with _quiet_root_logger():  # ORT's quantizer warns about pre-processing on every call
-            variant = self._build_int8(recipe, recipe.kind.removesuffix("_eq"), actor, fp32)
-        variant.build |= {"input_equalization": extra} if extra else {}
-        return variant
-
-    def equalized(self) -> tuple[Actor, dict]:
-        """The actor with its first layer's input standardized on the calibration states (same fp32 function)."""
-        from drlbench.compress.equalize import equalize_input
-
-        return equalize_input(self.actor, self.calibration_states())
-
-    def _build_int8(self, recipe: Recipe, method: str, actor: Actor, fp32: bytes) -> Variant:
-        from drlbench.compress import ptq
-
-        aid = self.agent.id
-        if method == "ptdq":
-            return Variant(aid, recipe, ptq.ptdq(fp32), actor.n_params(), None, dict(ptq.PTDQ_CONFIG))
-        if method == "ptsq":
-            calib = self.calibration_states()
-            return Variant(aid, recipe, ptq.ptsq(fp32, calib), actor.n_params(), None,
-                           ptq.PTSQ_CONFIG | {"calibration_states": int(len(calib))})
-        from drlbench.compress.qat import export_qat_onnx, qat_finetune
-
-        calib = self.calibration_states()
-        tuned, quantizers, budget = qat_finetune(actor, self.agent.env_id, calib, self.qat_config)
-        return Variant(aid, recipe, export_qat_onnx(tuned, quantizers, calib), actor.n_params(), None,
-                       {"method": "QAT fine-tuning by DAgger distillation, exported as ORT QDQ U8S8",
-                        "budget": budget})

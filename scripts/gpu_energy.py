@@ -21,8 +21,8 @@ import torch
 def main() -> None:
     from drlbench.meters.energy import NvmlMeter, measure_energy
     from drlbench.meters.latency import measure_latency
-    from drlbench.runtime import TorchRunner
-    from drlbench.variants import VariantBuilder
+    from drlbench.runtimes import TorchRunner
+    from drlbench.builder import VariantBuilder
     from drlbench.zoo import load_agent
 
     p = argparse.ArgumentParser()

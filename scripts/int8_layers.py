@@ -19,8 +19,8 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from drlbench.compress.ptq import PTDQ_CONFIG
 from drlbench.evaluate import evaluate
 from drlbench.provenance import machine_info
-from drlbench.runtime import OrtRunner
-from drlbench.variants import VariantBuilder
+from drlbench.runtimes import OrtRunner
+from drlbench.builder import VariantBuilder
 from drlbench.zoo import load_agent
 
 

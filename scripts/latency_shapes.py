@@ -21,7 +21,7 @@ def main() -> None:
     from drlbench.actor import Actor
     from drlbench.compress import onnx_export, ptq
     from drlbench.meters.latency import measure_latency
-    from drlbench.runtime import OrtRunner, TorchRunner
+    from drlbench.runtimes import OrtRunner, TorchRunner
 
     p = argparse.ArgumentParser()
     p.add_argument("--shape", action="append", required=True, help="obs,hidden…,act")

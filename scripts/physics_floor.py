@@ -26,7 +26,8 @@ from drlbench.grid import resolve
 from drlbench.provenance import machine_info
 from drlbench.store import ResultStore
 from drlbench.tasks import TASK_NAMES, make_env
-from drlbench.variants import VARIANTS, VariantBuilder
+from drlbench.builder import VariantBuilder
+from drlbench.variants import VARIANTS
 from drlbench.zoo import bundled_ids, load_agent
 
 ALGOS = ("trpo", "ppo", "ddpg", "td3", "sac")

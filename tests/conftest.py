@@ -23,7 +23,7 @@ def agent():
 
 @pytest.fixture(scope="session")
 def builder(agent):
-    from drlbench.variants import VariantBuilder
+    from drlbench.builder import VariantBuilder
 
     # a small QAT budget keeps the suite fast; the default budget is exercised by the bench suite
     return VariantBuilder(agent, calibration_size=1024, qat_config=QATConfig(rounds=2, grad_steps_per_round=150))

@@ -8,7 +8,7 @@ from drlbench.actor import Actor
 from drlbench.compress import onnx_export, ptq
 from drlbench.compress.equalize import equalize_input
 from drlbench.errors import DrlbenchError
-from drlbench.runtime import OrtRunner
+from drlbench.runtimes import OrtRunner
 from drlbench.variants import EQ_VARIANTS, VARIANTS, parse_variant, select
 
 # HalfCheetah-like raw observations: angles within ±1 beside velocities up to ±30 (ddpg-halfcheetah's span)
@@ -65,7 +65,7 @@ def test_equalization_refuses_states_of_the_wrong_shape(shape):
 
 def test_eq_variants_are_named_but_off_the_paper_grid():
     assert [parse_variant(v).family for v in EQ_VARIANTS] == ["quantization"] * 3
-    assert parse_variant("PTDQ-EQ").name == "ptdq_eq" and parse_variant("qat_eq").runtimes == ("onnxruntime",)
+    assert parse_variant("PTDQ-EQ").name == "ptdq_eq" and parse_variant("qat_eq").runtimes == ("onnxruntime", "litert", "executorch")
     assert not set(EQ_VARIANTS) & set(VARIANTS)
     assert select(["ptdq*"], list(VARIANTS), "variant") == ["ptdq"]  # a glob keeps meaning the paper's ptdq
     assert select(["ptsq_eq"], list(VARIANTS), "variant") == ["ptsq_eq"]  # the exact name is accepted

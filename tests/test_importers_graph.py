@@ -16,7 +16,7 @@ from torch import nn
 
 from drlbench.errors import DrlbenchError
 from drlbench.importers import CLIPPED, ENV_UNITS, TANH_SCALED, TANH_UNIT, load_external
-from drlbench.variants import VariantBuilder
+from drlbench.builder import VariantBuilder
 from drlbench.zoo import load_agent_dir, save_agent
 
 from .conftest import env_observations

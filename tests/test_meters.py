@@ -26,7 +26,7 @@ from drlbench.meters.energy import (
 from drlbench.meters.latency import measure_latency
 from drlbench.meters.memory import measure_memory
 from drlbench.results import CellResult
-from drlbench.runtime import OrtRunner, TorchRunner
+from drlbench.runtimes import OrtRunner, TorchRunner
 from drlbench.sweep import SweepArgs, measure_config
 from drlbench.variants import Variant, parse_variant
 

@@ -7,7 +7,7 @@ Prints one JSON line with the process's peak RSS (MiB) after each stage:
     running  + STEPS batch-1 actions
 Peaks only grow, so each stage's figure includes the ones before it. Only the standard library is
 imported at module level, and nothing from drlbench that would pull in the other runtime
-(drlbench.runtime imports torch and onnx), so the `runtime` stage holds exactly one runtime.
+(drlbench.runtimes imports torch and onnx), so the `runtime` stage holds exactly one runtime.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def peak_rss_mib() -> float:
 
 
 def session_options(ort):
-    """The same options as drlbench.runtime.OrtRunner (tests check that they agree)."""
+    """The same options as drlbench.runtimes.OrtRunner (tests check that they agree)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1

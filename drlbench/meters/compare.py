@@ -19,7 +19,7 @@ from drlbench.meters import energy, latency
 
 if TYPE_CHECKING:
     from drlbench.meters.energy import EnergyMeter
-    from drlbench.runtime import Runner
+    from drlbench.runtimes import Runner
 
 LATENCY_STATS = {"latency_us_mean": "mean_us", "latency_us_p50": "p50_us", "latency_us_p90": "p90_us",
                  "latency_us_p99": "p99_us"}  # figure name (as in CellResult) -> LatencyStats field

@@ -24,7 +24,7 @@ from drlbench.errors import DrlbenchError
 from drlbench.meters.latency import batches
 
 if TYPE_CHECKING:  # the runner protocol, without importing torch here
-    from drlbench.runtime import Runner
+    from drlbench.runtimes import Runner
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import numpy as np
 from drlbench.errors import DrlbenchError
 
 if TYPE_CHECKING:  # the runner protocol, without importing torch here
-    from drlbench.runtime import Runner
+    from drlbench.runtimes import Runner
 
 
 @dataclass(frozen=True)

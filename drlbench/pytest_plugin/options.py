@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from drlbench.names import RUNTIMES
+
 SPEC_HELP = ("a bundled agent id, an agent folder, an SB3 / sb3-contrib / sbx .zip, a CleanRL checkpoint, "
              "or an ONNX, TorchScript or torch.export (.pt2) actor")
 OPTIMIZE = ("size", "latency")
@@ -25,6 +27,9 @@ def add_options(parser) -> None:
                 help="observation statistics .npz (mean, var) to bake in; 'none': trained without")
     g.addoption("--drlbench-variants", action="append", default=[], metavar="LIST",
                 help="variant names or globs, comma-separated (default: one of every kind)")
+    g.addoption("--drlbench-runtime", choices=RUNTIMES, default="onnxruntime",
+                help="runtime the cells run on (default onnxruntime); litert and executorch are extras: "
+                     'pip install "drlbench[litert]" / "drlbench[executorch]"')
     g.addoption("--drlbench-episodes", type=int, default=10, metavar="N",
                 help="evaluation episodes per cell, paired seeds (default 10)")
     g.addoption("--drlbench-seed", type=int, default=0, metavar="S", help="first evaluation seed (default 0)")
@@ -54,6 +59,7 @@ class PluginOptions:
     variants: list[str] = field(default_factory=list)
     episodes: int = 10
     seed: int = 0
+    runtime: str = "onnxruntime"
     budgets: str | None = None
     reference: str | None = None
     optimize: str = "size"
@@ -67,7 +73,7 @@ class PluginOptions:
         return cls(agents=list(get("drlbench_agent")), task=get("drlbench_task"),
                    trust_pickle=get("drlbench_trust_pickle"), vecnormalize=get("drlbench_vecnormalize"),
                    obs_stats=get("drlbench_obs_stats"), variants=_split(get("drlbench_variants")),
-                   episodes=get("drlbench_episodes"), seed=get("drlbench_seed"), budgets=get("drlbench_budgets"),
+                   episodes=get("drlbench_episodes"), seed=get("drlbench_seed"), runtime=get("drlbench_runtime"), budgets=get("drlbench_budgets"),
                    reference=get("drlbench_reference"), optimize=get("drlbench_optimize"),
                    return_rule=get("drlbench_return_rule"), builtin=not get("drlbench_no_builtin"))
 
@@ -75,4 +81,4 @@ class PluginOptions:
     def used(self) -> bool:
         """Any drlbench option given: only then does the plugin import the library or collect gates."""
         return bool(self.agents or self.reference or self.task or self.variants or self.vecnormalize
-                    or self.obs_stats or self.budgets or self.trust_pickle)
+                    or self.obs_stats or self.budgets or self.trust_pickle or self.runtime != "onnxruntime")

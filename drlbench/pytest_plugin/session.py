@@ -133,6 +133,9 @@ class DrlbenchSession:
         check_episodes_and_seed(options.episodes, options.seed, names=("--drlbench-episodes", "--drlbench-seed"))
         if not 1 <= options.latency_batch <= CALIBRATION_STATES:
             raise DrlbenchError(f"latency batch must be in 1 … {CALIBRATION_STATES}, got {options.latency_batch}")
+        from drlbench.runtimes import backend
+
+        backend(options.runtime)  # a runtime whose extra is missing says how to install it, before any work
         budgets = load_budgets(options.budgets or DEFAULT_BUDGETS)
         if options.return_rule:
             budgets.values["return_rule"] = options.return_rule
@@ -151,6 +154,9 @@ class DrlbenchSession:
             except DrlbenchError as exc:
                 if ref is None or not _is_onnx(spec):
                     raise
+                if options.runtime != "onnxruntime":
+                    raise DrlbenchError(f"{spec} is measured as it is on onnxruntime only (it is not rebuilt for "
+                                        f"--drlbench-runtime {options.runtime}); drop it or the runtime") from None
                 # a policy compressed by the user's own pipeline (int8 QDQ, …): measured as it is
                 session.agents.append(_as_is(label, spec, ref, exc))
         if ref is not None:
@@ -165,9 +171,10 @@ class DrlbenchSession:
 
     def cells(self, torch_only: bool = False) -> list[tuple[str, object]]:
         """(agent label, Recipe) for every agent × variant (a file measured as it is: its one cell);
-        `torch_only`: variants with a torch form."""
+        `torch_only`: variants with a torch form. Variants the run's runtime cannot run are left out."""
+        runtime = self.options.runtime
         return [(g.label, r) for g in self.agents for r in ([g.as_is.recipe] if g.as_is else self.recipes)
-                if not torch_only or "torch" in r.runtimes]
+                if (not torch_only or "torch" in r.runtimes) and (g.as_is or runtime in r.runtimes)]
 
     def agent(self, label: str) -> GatedAgent:
         return next(g for g in self.agents if g.label == label)
@@ -181,7 +188,8 @@ class DrlbenchSession:
             from drlbench.cells import CellMeasurer, MeasureConfig
 
             torch.set_num_threads(1)
-            cfg = MeasureConfig(episodes=self.options.episodes, seed=self.options.seed, ratio_block_s=GATE_BLOCK_S)
+            cfg = MeasureConfig(episodes=self.options.episodes, seed=self.options.seed, runtime=self.options.runtime,
+                                ratio_block_s=GATE_BLOCK_S)
             reference = None
             if self.reference is not None:
                 if "reference" not in self._measurers:

@@ -54,8 +54,9 @@ def test_return(benchmark, drlbench_cell, drlbench_budgets, drlbench_gate):
                                     n=result.n, paired=paired), benchmark)
 
 
-def _gate_latency(benchmark, cell, budgets, gate_check, *, check, budget, runtime="onnxruntime", batch=1):
+def _gate_latency(benchmark, cell, budgets, gate_check, *, check, budget, runtime=None, batch=1):
     m = cell.measurer
+    runtime = runtime or m.config.runtime
     benchmark.group = f"{cell.label} latency {runtime} batch={batch}"
     benchmark(m.runner(cell.recipe, runtime).run, m.observations()[:batch])
     if _own_baseline(cell):  # the reference of its group: measured alone, and it must be a real number

@@ -14,6 +14,7 @@ from drlbench.report.figures import figure1, figure_pruning, figure_returns
 from drlbench.report.findings import findings, findings_section
 from drlbench.report.markdown import MISSING, estimated_energy_sources
 from drlbench.report.paper import paper_results, paper_rows_below_random
+from drlbench.report.runtimes import runtimes_section
 from drlbench.report.selection import ReportSelection, select_cells
 from drlbench.report.tables import algorithm_section, equalization_section, summary_section, table1, table2, table3
 from drlbench.results import CellResult
@@ -94,10 +95,13 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
     """Write report.md and the figures into out_dir; returns their paths, report.md first."""
     if rule not in RULES:
         raise unknown("rule", rule, RULES)
-    cells, source, runs = _load(store_or_cells)
+    return _write(*_load(store_or_cells), Path(out_dir), runtime, rule)
+
+
+def _write(cells: list[CellResult], source: str, runs: list[dict], out: Path, runtime: str, rule: str) -> list[Path]:
+    """report.md of `runtime`; from onnxruntime's, one sub-report per other runtime in the cells (<out>/<runtime>/)."""
     paper = paper_results()
     sel = select_cells(cells, runtime, source, paper)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = (header_section(sel, paper, rule) + summary_section(sel, rule) + algorithm_section(sel, rule)
              + table1(sel, paper)
@@ -107,7 +111,11 @@ def write_report(store_or_cells: ResultStore | str | os.PathLike | Iterable[Cell
                         figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):
         lines += part
         figures += paths
+    others = sorted({c.runtime for c in cells} - {runtime}) if runtime == "onnxruntime" else []
+    sels = {runtime: sel} | {rt: select_cells(cells, rt, source, paper) for rt in others}
+    lines += runtimes_section(sels, rule)
     lines += findings_section(findings(sel, paper, rule)) + cost_section(sel, runs) + data_notes(sel, paper)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
-    return [report, *figures]
+    subreports = [p for rt in others for p in _write(cells, source, runs, out / rt, rt, rule)]
+    return [report, *figures, *subreports]

@@ -61,7 +61,7 @@ def build_lowbit(actor: Actor, scheme: LowBitScheme | str, calibration_states, *
                  qat_config: QATConfig | None = None, accuracy_level: int = 0) -> LowBitBuild:
     """Calibrate (and, with env_id and qat_config, fine-tune) the actor under `scheme`, then export and
     check the ONNX graph against the frozen fake-quant model on the calibration states."""
-    from drlbench.runtime import OrtRunner
+    from drlbench.runtimes import OrtRunner
 
     s = parse_scheme(scheme)
     states = np.asarray(calibration_states, dtype=np.float32)

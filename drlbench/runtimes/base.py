@@ -1,0 +1,45 @@
+"""What every runtime shares: the Runner protocol the meters and the evaluation loop call, and the input
+check. A runtime module (pytorch, ort, litert, executorch) has the same shape: NAME, ARTIFACT (the file it
+loads), EXTRA (the pip extra that installs it, None when core), MODES (the quantization modes its `build`
+makes), `build(actor, mode, calibration) -> bytes`, and `Runner(artifact, obs_dim, threads)`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from drlbench.errors import DrlbenchError
+
+
+class Runner(Protocol):
+    """The extension point for a new backend: `run` is the unchecked hot path the latency meter and the
+    evaluation loop call, `act` validates its input (shape, dtype, NaN) first."""
+
+    runtime: str
+    threads: int
+    obs_dim: int
+
+    def run(self, obs: np.ndarray) -> np.ndarray: ...
+
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+def check_obs(obs, obs_dim: int) -> np.ndarray:
+    obs = np.asarray(obs, dtype=np.float32)
+    if obs.ndim == 1:
+        obs = obs[None]
+    if obs.ndim != 2 or obs.shape[1] != obs_dim:
+        raise DrlbenchError(f"observation has shape {obs.shape}; expected ({obs_dim},) or (batch, {obs_dim})")
+    if not np.isfinite(obs).all():
+        raise DrlbenchError("observation contains NaN or Inf; expected finite values")
+    return obs
+
+
+class Checked:
+    """Mix-in: `act` = check the input, then `run`."""
+
+    obs_dim: int
+
+    def act(self, obs) -> np.ndarray:
+        return self.run(check_obs(obs, self.obs_dim))

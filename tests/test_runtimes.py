@@ -1,0 +1,100 @@
+"""The runtime package: ORT's fast call path, the registry's errors, the call floor, artifact verification,
+and a store holding two runtimes' cells that the report shows side by side."""
+
+import numpy as np
+import pytest
+import torch
+
+from drlbench.errors import DrlbenchError
+from drlbench.runtimes import OrtRunner, available, backend, install_hint
+from drlbench.runtimes.floor import floor_runner
+from drlbench.runtimes.verify import verify
+
+
+@pytest.mark.parametrize("variant", ["fp32", "ptdq", "ptsq"])
+@pytest.mark.parametrize("batch", [1, 10])
+def test_ort_fast_path_gives_session_runs_actions(builder, variant, batch):
+    runner = OrtRunner(builder.get(variant).onnx, builder.actor.obs_dim)
+    states = builder.calibration_states()
+    for i in range(0, 5 * batch, batch):  # buffers bound once per batch size are refilled each call
+        obs = np.ascontiguousarray(states[i : i + batch])
+        fast = runner.run(obs)
+        assert fast.shape == (batch, builder.actor.act_dim)
+        np.testing.assert_array_equal(fast, runner.run_session(obs))
+    first = runner.run(states[:batch])
+    runner.run(states[batch : 2 * batch])
+    np.testing.assert_array_equal(first, runner.run_session(states[:batch]))  # a returned action is a copy
+
+
+def test_unknown_runtime_names_the_accepted_ones():
+    with pytest.raises(DrlbenchError, match=r"unknown runtime 'tensorrt'; accepted: torch, onnxruntime, litert"):
+        backend("tensorrt")
+
+
+@pytest.mark.parametrize("name", ["litert", "executorch"])
+def test_a_missing_edge_runtime_says_how_to_install_it(name):
+    if available(name):
+        pytest.skip(f"{name} is installed here")
+    with pytest.raises(DrlbenchError, match=rf"runtime '{name}' is not installed .*pip install .*drlbench\[{name}\]"):
+        backend(name)
+    assert f"drlbench[{name}]" in install_hint(name)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_floor_model_has_the_actor_shapes_and_passes_the_input_through(runtime):
+    runner = floor_runner(runtime, obs_dim=11, act_dim=3)
+    obs = np.arange(22, dtype=np.float32).reshape(2, 11)
+    np.testing.assert_array_equal(runner.run(obs), obs[:, :3])
+
+
+class _Broken:
+    """A runner whose artifact lost the squash and scrambled the output order: a broken conversion."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def run(self, obs):
+        with torch.inference_mode():
+            return self.actor(torch.from_numpy(obs)).numpy()[:, ::-1] * 3.0
+
+
+def test_verification_passes_int8_noise_and_refuses_a_broken_conversion(builder):
+    states, actor = builder.calibration_states(), builder.actor
+    ok = verify(OrtRunner(builder.get("ptsq").onnx, actor.obs_dim), actor, states, "static", what="ptsq")
+    assert ok["r2"] > 0.9 and ok["states"] == 256
+    fp32 = verify(OrtRunner(builder.get("fp32").onnx, actor.obs_dim), actor, states, "fp32", what="fp32")
+    assert fp32["max_err"] < 1e-5
+    with pytest.raises(DrlbenchError, match=r"broken on onnx: .* disagrees .* R² .*accepted: R² >= 0.25"):
+        verify(_Broken(actor), actor, states, "static", what="broken on onnx")
+    with pytest.raises(DrlbenchError, match=r"accepted: max error <= 0.001"):
+        verify(OrtRunner(builder.get("ptdq").onnx, actor.obs_dim), actor, states, "fp32", what="int8 as fp32")
+
+
+def test_every_built_variant_is_verified_before_it_runs(builder):
+    runner = builder.get("ptdq").runner("onnxruntime")
+    check = builder.get("ptdq").build["verified"]["onnxruntime"]
+    assert runner.runtime == "onnxruntime" and check["rule"] == "R² >= 0.25" and check["r2"] > 0.9
+
+
+def test_one_store_holds_two_runtimes_and_the_report_sets_them_side_by_side(tmp_path, capsys):
+    from drlbench.report import write_report
+    from drlbench.store import ResultStore
+    from drlbench.sweep import SweepArgs, sweep
+
+    out = str(tmp_path / "s.db")
+    common = dict(out=out, agents=["trpo-hopper"], variants=["fp32", "ptdq", "prune_l1_30"], episodes=2,
+                  memory=False, energy=False, progress=False)
+    sweep(SweepArgs(**common))
+    summary = sweep(SweepArgs(**common, runtime="torch"))  # the same store: runtime is part of each cell's key
+    assert summary["cells"] == 2 and "no torch form and are left out: ptdq" in capsys.readouterr().err
+    with ResultStore(out, create=False) as store:
+        cells = store.cells()
+    assert sorted((c.runtime, c.variant) for c in cells) == [
+        ("onnxruntime", "fp32"), ("onnxruntime", "prune_l1_30"), ("onnxruntime", "ptdq"),
+        ("torch", "fp32"), ("torch", "prune_l1_30")]
+    torch_fp32 = next(c for c in cells if c.runtime == "torch" and c.variant == "fp32")
+    assert torch_fp32.latency_floor_us_p50 > 0 and torch_fp32.latency_ratio_ort_fp32_p50 > 0
+    paths = write_report(out, tmp_path / "report")
+    text = paths[0].read_text()
+    assert "## Runtimes: where int8 pays" in text and "| trpo-hopper | 64 |" in text
+    assert (tmp_path / "report" / "torch" / "report.md").exists()
