@@ -186,15 +186,21 @@ class ResultStore:
                              "VALUES (?, ?, ?, ?)", row)
         return int(cur.lastrowid)
 
-    def finish_run(self, run_id: int) -> None:
+    def finish_run(self, run_id: int, summary: dict | None = None) -> None:
+        """Record a run's end and its summary (the sweep's efficiency, physics seconds, …). The summary lives
+        in the meta table under run_summary:<id>, so stores written before it existed keep their schema."""
         with self._transaction() as db:
             db.execute("UPDATE runs SET finished_at=? WHERE id=?", (now_iso(), run_id))
+            if summary is not None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"run_summary:{run_id}", _to_json(summary)))
 
     def runs(self) -> list[dict]:
         rows = self._db.execute("SELECT id, args_json, machine_json, versions_json, started_at, finished_at "
                                 "FROM runs ORDER BY id").fetchall()
+        summaries = {k.removeprefix("run_summary:"): json.loads(v) for k, v in
+                     self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'run_summary:%'")}
         return [{"id": r[0], "args": json.loads(r[1]), "machine": json.loads(r[2]), "versions": json.loads(r[3]),
-                 "started_at": r[4], "finished_at": r[5]} for r in rows]
+                 "started_at": r[4], "finished_at": r[5], "summary": summaries.get(str(r[0]))} for r in rows]
 
     def recorded_args(self) -> dict | None:
         """The arguments of the store's first sweep: the ones every later sweep is checked against."""

@@ -256,7 +256,8 @@ def sweep(args: SweepArgs, executor=None) -> dict:
         bar.set_postfix_str(f"efficiency {efficiency:.2f} ({executor.slots} × {executor.name})"
                             + (f", {len(run.failed)} failed" if run.failed else ""))
         bar.close()
-        store.finish_run(run_id)
-    return {"cells": run.stored, "skipped": skipped, "failed": run.failed, "wall_s": wall,
-            "executor": executor.name, "workers": executor.slots, "startup_s": executor.startup_s,
-            "physics_s": run.physics_s, "efficiency": efficiency, "per_agent_s": run.per_agent, "run_id": run_id}
+        summary = {"cells": run.stored, "skipped": skipped, "failed": run.failed, "wall_s": wall,
+                   "executor": executor.name, "workers": executor.slots, "startup_s": executor.startup_s,
+                   "physics_s": run.physics_s, "efficiency": efficiency, "per_agent_s": run.per_agent}
+        store.finish_run(run_id, {k: v for k, v in summary.items() if k not in ("failed", "per_agent_s")})
+    return summary | {"run_id": run_id}

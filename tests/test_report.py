@@ -371,7 +371,7 @@ def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
                               machine={"cpu_count": 2, "load_1m": 2.04})  # two trainers were running
         for c in cells:
             store.put(c, run)
-        store.finish_run(run)
+        store.finish_run(run, {"efficiency": 0.81, "physics_s": 700.0})
         store.start_run({"workers": 1, "agents": ["sac-hopper"], "variants": []}, machine={})  # killed; no load
     text = write_report(tmp_path / "r.sqlite", tmp_path / "out")[0].read_text()
     hopper = row(text, "Hopper", "## Sweep cost")
@@ -379,8 +379,27 @@ def test_sweep_cost_per_task_and_run_wall_time_come_from_the_store(tmp_path):
     assert hopper.endswith("| 75% |")
     assert row(text, "all", "## Sweep cost").split(" | ")[2:4] == ["96", "960,000"]
     assert row(text, "1", "## Sweep cost").split(" | ")[1:5] == ["2", "2.0 of 2 cores", "all bundled", "paper grid"]
+    assert row(text, "1", "## Sweep cost").endswith("| 0.81 |")  # the efficiency the sweep recorded
     assert row(text, "2", "## Sweep cost").split(" | ")[2] == "—" and row(text, "2", "## Sweep cost").endswith(
-        "| unfinished |")
+        "| unfinished | — |")
+    assert "More workers, simulated (not measured)" in text
+
+
+def test_scaling_simulation_replays_the_sweeps_scheduler():
+    from drlbench.report.scaling import simulate
+
+    cells = dataset()  # 3 agents × 32 cells
+    for c in cells:
+        c.cell_s = 10.0 if c.kind == "fp32" else 2.0
+    total = 3 * 10.0 + 93 * 2.0
+    one = simulate(cells, 1)
+    assert one["wall_s"] == pytest.approx(total) and one["efficiency"] == pytest.approx(1.0)
+    # 3 workers: the three fp32 leads in parallel (10 s), then 93 two-second cells on 3 workers (62 s)
+    assert simulate(cells, 3)["wall_s"] == pytest.approx(10.0 + 62.0)
+    # more workers than cells: the critical path (a lead, then one cell) is all that is left
+    many = simulate(cells, 500)
+    assert many["wall_s"] == pytest.approx(12.0) == pytest.approx(many["critical_s"])
+    assert many["ideal_s"] == pytest.approx(total / 500) and many["efficiency"] < 0.1
 
 
 def test_fp32_far_from_the_zoo_cards_torch_return_is_noted(tmp_path):

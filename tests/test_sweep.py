@@ -224,10 +224,11 @@ def test_each_cell_records_its_physics_time_and_stores_without_it_still_load(tmp
     out = tmp_path / "s.db"
     summary = sweep(args(out, variants=["fp32", "ptdq"]))
     with ResultStore(out) as store:
-        cells = store.cells()
+        cells, recorded = store.cells(), store.runs()[-1]["summary"]
     assert all(0 < c.physics_s < c.eval_s for c in cells)
     assert summary["physics_s"] == pytest.approx(sum(c.physics_s for c in cells))
     assert summary["efficiency"] == pytest.approx(summary["physics_s"] / summary["wall_s"])  # 1 worker
+    assert recorded["efficiency"] == summary["efficiency"] and recorded["cells"] == 2  # the report's cost section
     with sqlite3.connect(out) as db:  # as a store written before physics_s was timed
         for key, payload in db.execute("SELECT variant, result_json FROM cells").fetchall():
             old = {k: v for k, v in json.loads(payload).items() if k != "physics_s"}

@@ -7,6 +7,7 @@ from datetime import datetime
 import numpy as np
 
 from drlbench.report.markdown import md_table
+from drlbench.report.scaling import scaling_table
 from drlbench.report.selection import ReportSelection
 from drlbench.results import CellResult
 
@@ -23,10 +24,11 @@ def _run_row(run: dict) -> list[str]:
     grid = args.get("grid", "paper")
     load, cores = run.get("machine", {}).get("load_1m"), run.get("machine", {}).get("cpu_count")
     shown_load = "—" if load is None else f"{load:.1f} of {cores} cores" if cores else f"{load:.1f}"
+    eff = (run.get("summary") or {}).get("efficiency")
     return [str(run["id"]), str(args.get("workers", 1)), shown_load,
             ", ".join(agents) or ("all bundled" if grid == "paper" else f"{grid} grid's"),
             ", ".join(args.get("variants") or []) or f"{grid} grid", run["started_at"],
-            "unfinished" if wall is None else f"{wall:.0f}"]
+            "unfinished" if wall is None else f"{wall:.0f}", "—" if eff is None else f"{eff:.2f}"]
 
 
 def _cost(cells: list[CellResult]) -> dict:
@@ -63,7 +65,17 @@ def cost_section(sel: ReportSelection, runs: list[dict]) -> list[str]:
     if runs:
         lines += ["", "Sweep runs recorded in the store (wall time from start to finish; a run killed before "
                   "it finished has none). Load: the machine's 1-minute load average when the run started "
-                  "(— where not recorded); cell times of a run that shared the CPU are inflated.", ""]
-        lines += md_table(["run", "workers", "load at start", "agents", "variants", "started (UTC)", "wall s"],
-                          [_run_row(r) for r in runs])
+                  "(— where not recorded); cell times of a run that shared the CPU are inflated. Efficiency: "
+                  "seconds inside env.step (the physics floor) ÷ (wall × workers), as `sweep --json` reports "
+                  "it (— for runs recorded before it was).", ""]
+        lines += md_table(["run", "workers", "load at start", "agents", "variants", "started (UTC)", "wall s",
+                           "efficiency"], [_run_row(r) for r in runs])
+    lines += ["", f"More workers, simulated (not measured) from these {len(timed)} cells' recorded times with the "
+              "sweep's own scheduler: each agent's fp32 cell first (it computes the returns and calibration "
+              "states the agent's other cells share), then its cells, a free worker taking the largest "
+              "estimated unit. Ideal: Σ cell time ÷ workers; critical path: the longest agent's fp32 cell plus "
+              "its longest other cell, a floor no number of workers goes below. Start-up and the driver's "
+              "stores are left out.", ""]
+    lines += md_table(["workers", "simulated wall s", "ideal s", "critical path s", "efficiency (ideal ÷ simulated)"],
+                      scaling_table(timed))
     return lines + [""]
