@@ -16,7 +16,17 @@ import numpy as np
 from drlbench.actor import Actor
 from drlbench.errors import DrlbenchError
 from drlbench.names import CALIBRATION_STATES
-from drlbench.variants import AS_IS_KIND, EQ_VARIANTS, LOWBIT_KIND, Recipe, Variant, parse_variant
+from drlbench.variants import (
+    AS_IS_KIND,
+    COMBINED_KIND,
+    EQ_VARIANTS,
+    INPUT_KIND,
+    LOWBIT_KIND,
+    Recipe,
+    Variant,
+    combined_parts,
+    parse_variant,
+)
 
 CALIBRATION_SEED_OFFSET = 1  # + tasks.DISJOINT_SEED_OFFSET
 # how the edge runtimes quantize each int8 recipe's float actor (QAT: its fine-tuned weights, static int8)
@@ -95,15 +105,17 @@ class VariantBuilder:
             b = build_lowbit(actor, recipe.name, self.calibration_states(), env_id=self.agent.env_id,
                              qat_config=self.qat_config)
             return Variant(aid, recipe, b.onnx, actor.n_params(), None, b.build, packed=b.packed)
-        if recipe.ratio is not None:
-            from drlbench.compress.prune import PRUNE_CONFIG, prune
+        if recipe.kind == INPUT_KIND:
+            from drlbench.compress.lowbit import build_input_only
 
-            p = int(recipe.kind[-1])
-            pruned = prune(actor, recipe.ratio, p)
+            data, build = build_input_only(actor, recipe.name, self.calibration_states())
+            return Variant(aid, recipe, data, actor.n_params(), None, build)
+        if recipe.kind == COMBINED_KIND:
+            return self._build_combined(recipe)
+        if recipe.ratio is not None:
+            pruned, build = self._pruned(recipe)
             return Variant(aid, recipe, onnx_export.export_onnx(pruned, actor.obs_dim), pruned.n_params(), pruned,
-                           PRUNE_CONFIG | {"p": p, "ratio": recipe.ratio, "hidden": pruned.hidden,
-                                           "baseline_hidden": actor.hidden},
-                           source=pruned, calibration=self.calibration_states())
+                           build, source=pruned, calibration=self.calibration_states())
         actor, fp32, extra = self.actor, self.get("fp32").onnx, {}
         if recipe.kind in EQ_VARIANTS:
             actor, extra = self.equalized()
@@ -117,13 +129,43 @@ class VariantBuilder:
         variant.mode, variant.calibration = EDGE_MODES[method], self.calibration_states()
         return variant
 
+    def _pruned(self, recipe: Recipe) -> tuple[Actor, dict]:
+        """The actor pruned as `recipe` (prune_l{1,2}_NN) says, and the pruning record."""
+        from drlbench.compress.prune import PRUNE_CONFIG, prune
+
+        p = int(recipe.kind[-1])
+        pruned = prune(self.actor, recipe.ratio, p)
+        return pruned, PRUNE_CONFIG | {"p": p, "ratio": recipe.ratio, "hidden": pruned.hidden,
+                                       "baseline_hidden": self.actor.hidden}
+
+    def _build_combined(self, recipe: Recipe) -> Variant:
+        """Pruned, then the int8 recipe on the pruned actor's ONNX; +qat fine-tunes the pruned actor toward the
+        unpruned fp32 one (the same teacher as qat), so distillation can also win back what pruning lost."""
+        from drlbench.compress import onnx_export
+
+        prune_recipe, method = combined_parts(recipe)
+        pruned, prune_build = self._pruned(prune_recipe)
+        with _quiet_root_logger():
+            variant = self._build_int8(recipe, method, pruned, onnx_export.export_onnx(pruned, pruned.obs_dim),
+                                       teacher=self.actor)
+        # top-level hidden sizes as a pruned variant records them (the report reads baseline_hidden)
+        teacher = " (distilled toward the unpruned fp32 actor)" if method == "qat" else ""
+        variant.build = {"method": f"{prune_recipe.name}, then {method} on the pruned actor{teacher}",
+                         "hidden": pruned.hidden, "baseline_hidden": self.actor.hidden,
+                         "prune": prune_build, "int8": variant.build}
+        variant.source = variant.source or pruned  # QAT: the fine-tuned pruned actor
+        variant.mode, variant.calibration = EDGE_MODES[method], self.calibration_states()
+        return variant
+
     def equalized(self) -> tuple[Actor, dict]:
         """The actor with its first layer's input standardized on the calibration states (same fp32 function)."""
         from drlbench.compress.equalize import equalize_input
 
         return equalize_input(self.actor, self.calibration_states())
 
-    def _build_int8(self, recipe: Recipe, method: str, actor: Actor, fp32: bytes) -> Variant:
+    def _build_int8(self, recipe: Recipe, method: str, actor: Actor, fp32: bytes,
+                    teacher: Actor | None = None) -> Variant:
+        """`method` on `actor` (whose fp32 ONNX is `fp32`); QAT distills toward `teacher` (default: `actor`)."""
         from drlbench.compress import ptq
 
         aid = self.agent.id
@@ -136,7 +178,8 @@ class VariantBuilder:
         from drlbench.compress.qat import export_qat_onnx, qat_finetune
 
         calib = self.calibration_states()
-        tuned, quantizers, budget = qat_finetune(actor, self.agent.env_id, calib, self.qat_config)
+        teacher = actor if teacher is None else teacher
+        tuned, quantizers, budget = qat_finetune(teacher, self.agent.env_id, calib, self.qat_config, start=actor)
         return Variant(aid, recipe, export_qat_onnx(tuned, quantizers, calib), actor.n_params(), None,
                        {"method": "QAT fine-tuning by DAgger distillation, exported as ORT QDQ U8S8",
                         "budget": budget}, source=tuned)

@@ -166,6 +166,16 @@ def pruned_size_gate(n_params: int, implied_params: int, artifact_bytes: int, ba
                    margin=0.0 if ok else math.inf)
 
 
+def packed_size_gate(packed_bytes: int, expected_bytes: int, artifact_bytes: int, baseline_bytes: int) -> Verdict:
+    """A low-bit variant's packed payload has exactly the bytes its scheme implies, and the artifact it is
+    charged (payload, or MatMulNBits graph) is smaller than fp32's."""
+    ok = packed_bytes == expected_bytes and artifact_bytes < baseline_bytes
+    return Verdict("artifact", ok, f"packed payload {packed_bytes:,} B ({expected_bytes:,} B implied by the scheme), "
+                   f"artifact {artifact_bytes:,} B vs fp32's {baseline_bytes:,} B",
+                   {"packed_bytes": packed_bytes, "artifact_bytes": artifact_bytes, "fp32_artifact_bytes": baseline_bytes},
+                   margin=0.0 if ok else math.inf)
+
+
 def fp32_size_gate(artifact_bytes: int, n_params: int, overhead: int = FP32_FILE_OVERHEAD) -> Verdict:
     """The fp32 export holds every weight as 4 bytes, plus a small graph: nothing dropped or re-typed."""
     weights = 4 * n_params

@@ -16,7 +16,7 @@ class CellResult:
     task: str  # "Hopper"
     env_id: str  # "Hopper-v5"
     variant: str  # "prune_l2_30"
-    family: str  # "baseline" | "quantization" | "pruning"
+    family: str  # variants.Recipe.family: "baseline" | "quantization" | "pruning" | "combined" | "as_is"
     kind: str  # variants.KINDS: "fp32" | "ptdq" | "ptsq" | "qat" | "prune_l1" | "prune_l2" | …
     ratio: float | None  # pruning ratio, else None
     runtime: str  # runtime of the return and latency numbers: names.RUNTIMES (artifact_bytes: its file)

@@ -11,6 +11,14 @@ Names, used everywhere (test ids, CLI, result store):
     qat_w<b>[a<a>][i<k>[t]], fp16
                               low-bit QAT (b-bit weights, a-bit activations, k-bit input) and fp16 weights
                               (compress/lowbit/): off the paper grid, by name only
+    prune_l{1,2}_NN+ptdq|ptsq|qat
+                              combined: pruned first, then the int8 recipe on the pruned actor (+qat: the pruned
+                              actor fine-tuned toward the unpruned fp32 one); kind "combined", family "combined"
+                              (neither grid's family: its ratio is a pruning ratio, its file is int8). Off the grid
+    input_i<k>[t]             input sensitivity: only the normalized observation quantized to k = 2 … 8 bits
+                              per feature (t: per tensor), post-training, the network in fp32 (e.g. input_i8,
+                              input_i6, input_i4; compress/lowbit/input_only.py). Kind "input", family
+                              "quantization". Off the grid
 Any `prune_l{1,2}_NN` with 1 <= NN <= 99 is accepted; the paper's grid is 05 … 70.
 """
 
@@ -35,8 +43,11 @@ EQ_VARIANTS = tuple(f"{q}_eq" for q in QUANT_VARIANTS)  # not in VARIANTS: the p
 PRUNE_VARIANTS = tuple(f"prune_l{p}_{r:02d}" for p in (1, 2) for r in PRUNE_RATIOS)
 VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 + 28 = 32
 LOWBIT_KIND = "lowbit"  # qat_w<b>[a<a>][i<k>[t]] and fp16: not in VARIANTS, the paper stopped at int8
-KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND)
+COMBINED_KIND = "combined"  # prune_l{1,2}_NN+ptdq|ptsq|qat: not in VARIANTS, the paper compressed one way at a time
+INPUT_KIND = "input"  # input_i<k>[t]: the observation alone quantized, to see how much precision the input needs
+KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND, COMBINED_KIND, INPUT_KIND)
 _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
+COMBINED_FORMS = ["prune_l{1,2}_NN+ptdq|ptsq|qat (pruned first, then int8; e.g. prune_l1_30+ptdq)"]
 # A policy compressed by the user's own pipeline (e.g. policy_int8.onnx), run by ONNX Runtime as it is: it
 # is not rebuilt, only measured against a reference (the pytest plugin's --drlbench-reference).
 AS_IS_KIND = "as_is"
@@ -65,17 +76,20 @@ class Recipe:
 
     @property
     def family(self) -> str:
-        """'baseline', 'quantization' or 'pruning'."""
-        if self.kind in ("fp32", AS_IS_KIND):
-            return "baseline" if self.kind == "fp32" else AS_IS_KIND
+        """'baseline', 'quantization', 'pruning', 'combined' (pruned, then int8) or 'as_is'."""
+        if self.kind in ("fp32", AS_IS_KIND, COMBINED_KIND):
+            return "baseline" if self.kind == "fp32" else self.kind
         return "pruning" if self.ratio is not None else "quantization"
 
     @property
     def runtimes(self) -> tuple[str, ...]:
         """Runtimes this recipe can run on: torch runs float actors only; the edge runtimes quantize with
-        their own int8 schemes; low-bit graphs and a user's own file exist only as ONNX."""
-        if self.kind in (LOWBIT_KIND, AS_IS_KIND):
+        their own int8 schemes (a combined recipe: its pruned actor); low-bit and input-quantized graphs and
+        a user's own file exist only as ONNX."""
+        if self.kind in (LOWBIT_KIND, INPUT_KIND, AS_IS_KIND):
             return ("onnxruntime",)
+        if self.kind == COMBINED_KIND:
+            return ("onnxruntime", *EDGE_RUNTIMES)
         torch = ("torch",) if self.family in ("baseline", "pruning") else ()
         return ("onnxruntime", *torch, *EDGE_RUNTIMES)
 
@@ -84,9 +98,11 @@ def parse_variant(name: str | Recipe) -> Recipe:
     """The Recipe a name stands for; a Recipe is returned as it is (already parsed)."""
     if isinstance(name, Recipe):
         return name
-    canon = str(name).strip().lower().replace("-", "_")
+    canon = re.sub(r"\s*\+\s*", "+", str(name).strip().lower().replace("-", "_"))
     if canon in ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, AS_IS_KIND):
         return Recipe(canon, canon)
+    if "+" in canon:
+        return _parse_combined(canon, name)
     m = _PRUNE_RE.match(canon)
     if m:
         pct = int(m.group(2))
@@ -94,12 +110,33 @@ def parse_variant(name: str | Recipe) -> Recipe:
             raise DrlbenchError(f"pruning ratio in {name!r} must be in (0, 1), i.e. 01 … 99 percent; got {pct / 100}")
         return Recipe(canon, f"prune_l{m.group(1)}", pct / 100)
     # imported here: the low-bit package pulls in onnx and the envs, which parsing the other names does not need
-    from drlbench.compress.lowbit import NAME_FORMS, is_lowbit_name, parse_scheme
+    from drlbench.compress.lowbit import INPUT_ONLY_FORMS, NAME_FORMS, is_input_name, is_lowbit_name, parse_scheme
 
     if is_lowbit_name(canon):
         return Recipe(parse_scheme(canon).name, LOWBIT_KIND)
+    if is_input_name(canon):
+        return Recipe(canon, INPUT_KIND)
     raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1_05 … prune_l1_70",
-                                    "prune_l2_05 … prune_l2_70", *NAME_FORMS])
+                                    "prune_l2_05 … prune_l2_70", *NAME_FORMS, *INPUT_ONLY_FORMS, *COMBINED_FORMS])
+
+
+def _parse_combined(canon: str, name) -> Recipe:
+    """prune_l{1,2}_NN+ptdq|ptsq|qat; any other '+' name is refused with the accepted form."""
+    prune_part, _, method = canon.partition("+")
+    if not _PRUNE_RE.match(prune_part) or method not in QUANT_VARIANTS:
+        raise DrlbenchError(f"unknown combined variant {name!r}: a pruning name first, then one int8 recipe; "
+                            f"accepted: {COMBINED_FORMS[0]}")
+    pruned = parse_variant(prune_part)  # checks the ratio
+    return Recipe(f"{pruned.name}+{method}", COMBINED_KIND, pruned.ratio)
+
+
+def combined_parts(recipe: Recipe | str) -> tuple[Recipe, str]:
+    """A combined recipe's pruning recipe and int8 method: prune_l1_30+ptdq -> (prune_l1_30, "ptdq")."""
+    recipe = parse_variant(recipe)
+    if recipe.kind != COMBINED_KIND:
+        raise DrlbenchError(f"{recipe.name} is not a combined variant; accepted: {COMBINED_FORMS[0]}")
+    prune_name, _, method = recipe.name.partition("+")
+    return parse_variant(prune_name), method
 
 
 def select(patterns, names, kind: str) -> list[str]:

@@ -85,6 +85,9 @@ def test_the_latency_gate_names_both_numbers_and_the_budget():
     (gates.parity_gate, (math.nan, 2048), False),
     (gates.pruned_size_gate, (3_000, 3_000, 12_000, 20_000), True),
     (gates.pruned_size_gate, (3_001, 3_000, 12_000, 20_000), False),
+    (gates.packed_size_gate, (2_600, 2_600, 4_100, 20_000), True),
+    (gates.packed_size_gate, (2_601, 2_600, 4_100, 20_000), False),  # a byte more than the scheme implies
+    (gates.packed_size_gate, (2_600, 2_600, 20_100, 20_000), False),  # a graph larger than fp32's
     (gates.fp32_size_gate, (4 * 5_123 + 1_000, 5_123), True),
     (gates.fp32_size_gate, (4 * 5_123 - 1, 5_123), False),  # fewer bytes than the fp32 weights need
 ])

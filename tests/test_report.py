@@ -101,7 +101,8 @@ def test_report_writes_markdown_and_png_figures(report):
     paths, _ = report
     assert paths[0].name == "report.md"
     names = {p.name for p in paths[1:]}
-    assert names == {"fig1_quantization.png", "fig2_prune_l1.png", "fig3_prune_l2.png", "fig_returns_vs_ratio.png"}
+    assert names == {"fig1_quantization.png", "fig2_prune_l1.png", "fig3_prune_l2.png", "fig_returns_vs_ratio.png",
+                     "fig_frontier.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths[1:])
 
 

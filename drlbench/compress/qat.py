@@ -188,9 +188,11 @@ def distill(student: nn.Module, teacher: Actor, env_id: str, seed_states: np.nda
     return losses, int(len(data))
 
 
-def qat_finetune(teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATConfig) -> tuple[Actor, list, dict]:
-    """Returns (fine-tuned float actor, per-layer (in, out) uint8 quantizers, budget record)."""
-    student = _to_qat(teacher, cfg.observer_momentum)
+def qat_finetune(teacher: Actor, env_id: str, seed_states: np.ndarray, cfg: QATConfig,
+                 start: Actor | None = None) -> tuple[Actor, list, dict]:
+    """Returns (fine-tuned float actor, per-layer (in, out) uint8 quantizers, budget record). The student
+    starts from `start` (default: the teacher), e.g. a pruned copy distilled toward the unpruned actor."""
+    student = _to_qat(start if start is not None else teacher, cfg.observer_momentum)
     half = cfg.rounds * cfg.grad_steps_per_round // 2
 
     def freeze_observers_at_half(step: int) -> None:

@@ -110,13 +110,21 @@ def test_runtime_onnxruntime_vs_torch(drlbench_session, drlbench_agent_label, dr
 
 def test_artifact(drlbench_cell, drlbench_budgets, drlbench_gate):
     from drlbench.compress.prune import expected_hidden, mlp_params
+    from drlbench.variants import INPUT_KIND, LOWBIT_KIND
 
     c, m = drlbench_cell, drlbench_cell.measurer
     v, base = c.variant, m.baseline.variant("fp32")
-    if c.recipe.family in ("quantization", "as_is"):  # int8 (ptdq, ptsq, qat, *_eq) or the user's own file
+    if c.recipe.kind == INPUT_KIND:  # only the input quantized: the fp32 weights and a few float ops
+        drlbench_gate(gates.fp32_size_gate(v.artifact_bytes, m.agent.actor.n_params()))
+    elif c.recipe.kind == LOWBIT_KIND:  # 2-4-bit or fp16: not int8's budget; the payload's size is exact
+        from drlbench.compress.lowbit import packed_size
+
+        drlbench_gate(gates.packed_size_gate(len(v.packed), packed_size(m.agent.actor, c.recipe.name),
+                                             v.artifact_bytes, base.artifact_bytes))
+    elif c.recipe.family in ("quantization", "as_is"):  # int8 (ptdq, ptsq, qat, *_eq) or the user's own file
         drlbench_gate(gates.artifact_gate(v.artifact_bytes, base.artifact_bytes, drlbench_budgets["int8_artifact_ratio"],
                                           expectation=c.expectation("artifact")))
-    elif c.recipe.family == "pruning":
+    elif c.recipe.family in ("pruning", "combined"):  # combined: the pruned parameter count, then int8
         a = m.agent.actor
         implied = mlp_params(a.obs_dim, expected_hidden(a.hidden, c.recipe.ratio), a.act_dim)
         drlbench_gate(gates.pruned_size_gate(v.n_params, implied, v.artifact_bytes, base.artifact_bytes))

@@ -12,6 +12,7 @@ from drlbench.names import KEEP_THRESHOLD, RULES
 from drlbench.report.cost import cost_section
 from drlbench.report.figures import figure1, figure_pruning, figure_returns
 from drlbench.report.findings import findings, findings_section
+from drlbench.report.frontier import frontier_section
 from drlbench.report.markdown import MISSING, estimated_energy_sources
 from drlbench.report.paper import paper_results, paper_rows_below_random
 from drlbench.report.runtimes import runtimes_section
@@ -108,7 +109,8 @@ def _write(cells: list[CellResult], source: str, runs: list[dict], out: Path, ru
              + equalization_section(sel, rule) + table2(sel, paper, rule) + table3(sel, paper, rule))
     figures: list[Path] = []
     for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),
-                        figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule)):
+                        figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule),
+                        frontier_section(sel, out, rule)):
         lines += part
         figures += paths
     others = sorted({c.runtime for c in cells} - {runtime}) if runtime == "onnxruntime" else []

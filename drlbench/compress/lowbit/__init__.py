@@ -11,11 +11,19 @@ One concern a module:
     export     `export_lowbit_onnx`: MatMulNBits where ONNX Runtime has a kernel (`kernel_for`), else a
                simulated fp32 graph
     build      `build_lowbit` → `LowBitBuild`: calibrate, fine-tune (`finetune`, qat.distill), export, check
+    input_only `input_i<k>[t]`: the observation alone quantized, fp32 network (`build_input_only`)
 """
 
 from drlbench.compress.lowbit.build import LowBitBuild, build_lowbit, distillation_mse, finetune
 from drlbench.compress.lowbit.export import MATMULNBITS_BLOCKS, MATMULNBITS_KERNELS, export_lowbit_onnx, kernel_for
 from drlbench.compress.lowbit.fakequant import FakeQuantActor
+from drlbench.compress.lowbit.input_only import (
+    INPUT_ONLY_FORMS,
+    InputQuantActor,
+    build_input_only,
+    is_input_name,
+    parse_input_name,
+)
 from drlbench.compress.lowbit.pack import pack, packed_size, unpack
 from drlbench.compress.lowbit.quant import ActQuant, InputQuant, dequantize_weight, quantize_weight, weight_qmax
 from drlbench.compress.lowbit.scheme import (
@@ -31,8 +39,9 @@ from drlbench.compress.lowbit.scheme import (
 )
 
 __all__ = [
-    "ACT_BITS", "DEFAULT_ACT_BITS", "FP16", "INPUT_BITS", "MATMULNBITS_BLOCKS", "MATMULNBITS_KERNELS", "NAME_FORMS",
-    "WEIGHT_BITS", "ActQuant", "FakeQuantActor", "InputQuant", "LowBitBuild", "LowBitScheme", "build_lowbit",
-    "dequantize_weight", "distillation_mse", "export_lowbit_onnx", "finetune", "is_lowbit_name", "kernel_for",
-    "pack", "packed_size", "parse_scheme", "quantize_weight", "unpack", "weight_qmax",
+    "ACT_BITS", "DEFAULT_ACT_BITS", "FP16", "INPUT_BITS", "INPUT_ONLY_FORMS", "MATMULNBITS_BLOCKS",
+    "MATMULNBITS_KERNELS", "NAME_FORMS", "WEIGHT_BITS", "ActQuant", "FakeQuantActor", "InputQuant", "InputQuantActor",
+    "LowBitBuild", "LowBitScheme", "build_input_only", "build_lowbit", "dequantize_weight", "distillation_mse",
+    "export_lowbit_onnx", "finetune", "is_input_name", "is_lowbit_name", "kernel_for", "pack", "packed_size",
+    "parse_input_name", "parse_scheme", "quantize_weight", "unpack", "weight_qmax",
 ]

@@ -26,6 +26,8 @@ Variant names (`parse_scheme`): `qat_w<b>[a<a>][i<k>[t]]` or `fp16`.
     qat_w4a8i6    ... and the normalized observation at 6 bits per feature; `i6t`: per tensor
     fp16          fp16 weights, float activations and input (post-training: no fine-tuning)
 The canonical name spells every part but a float input (`qat_w4` -> `qat_w4a8`).
+`input_i<k>[t]` (input_only.py: input_i8, input_i6, input_i4 …) applies the input form above alone, post-training,
+to the fp32 network: the input's sensitivity apart from the weights'.
 """
 
 from __future__ import annotations
