@@ -98,3 +98,12 @@ def test_one_store_holds_two_runtimes_and_the_report_sets_them_side_by_side(tmp_
     text = paths[0].read_text()
     assert "## Runtimes: where int8 pays" in text and "| trpo-hopper | 64 |" in text
     assert (tmp_path / "report" / "torch" / "report.md").exists()
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch", "litert", "executorch"])
+def test_the_memory_probe_loads_the_file_each_runtime_writes(runtime):
+    from drlbench.meters.memory import SUFFIXES
+
+    if not available(runtime):
+        pytest.skip(install_hint(runtime))
+    assert backend(runtime).ARTIFACT.endswith(SUFFIXES[runtime])

@@ -56,6 +56,15 @@ def import_runtime(runtime: str) -> None:
 
     if runtime == "onnxruntime":
         import onnxruntime  # noqa: F401
+    elif runtime == "litert":
+        from ai_edge_litert import interpreter  # noqa: F401
+    elif runtime == "executorch":
+        # the C++ runtime's bindings, which link libtorch (inputs are torch tensors). Not executorch.runtime:
+        # its portable_lib imports executorch.exir, the compiler (+130 MiB with torchao), for a warning class.
+        import torch  # noqa: F401
+        from executorch.extension.pybindings import _C
+
+        _C._unsafe_reset_threadpool(1)  # its pool starts at the machine's core count
     else:
         import torch
 
@@ -72,7 +81,32 @@ def load(runtime: str, path: str):
         session = ort.InferenceSession(path, session_options(ort), providers=["CPUExecutionProvider"])
         inp = session.get_inputs()[0]
         return (lambda x: session.run(None, {inp.name: x})[0]), int(inp.shape[1])
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=path, num_threads=1)  # converted at batch 1: no resize
+        it.allocate_tensors()
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]["index"]
+
+        def act_litert(x):
+            it.set_tensor(inp["index"], x)
+            it.invoke()
+            return it.get_tensor(out)
+
+        return act_litert, int(inp["shape"][1])
     import torch
+
+    if runtime == "executorch":
+        from executorch.extension.pybindings import _C
+
+        program = _C._load_program(path)
+        method = program.load_method("forward")
+
+        def act_executorch(x):
+            return method((torch.from_numpy(x),))[0].numpy()
+
+        act_executorch.program = program  # the method's program must outlive it
+        return act_executorch, int(method.method_meta().input_tensor_meta(0).sizes()[1])
 
     from drlbench.actor import load_actor
 

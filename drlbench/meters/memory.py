@@ -19,7 +19,7 @@ from pathlib import Path
 from drlbench.errors import DrlbenchError
 from drlbench.names import RUNTIMES
 
-SUFFIXES = {"onnxruntime": ".onnx", "torch": ".safetensors"}  # the file each runtime's probe loads
+SUFFIXES = {"onnxruntime": ".onnx", "torch": ".safetensors", "litert": ".tflite", "executorch": ".pte"}  # probe loads
 STDERR_TAIL_CHARS = 2000
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from drlbench.errors import DrlbenchError
 
@@ -43,3 +44,19 @@ class Checked:
 
     def act(self, obs) -> np.ndarray:
         return self.run(check_obs(obs, self.obs_dim))
+
+
+def folded(module: torch.nn.Module) -> torch.nn.Module:
+    """The module with its constant subgraphs computed once in torch (exactly, float64 included), for the
+    converters of the edge runtimes.
+
+    Actor.normalize splits its float64 mean into a float32 head and tail at run time. LiteRT's converter
+    downcasts float64 to float32 before folding, which zeroes the tail (1e-4 of the action range on
+    ppo-humanoid, whose means reach 220); left in an ExecuTorch program, the float64 ops run outside the
+    delegate on every call. Folded in torch first, both see float32 constants."""
+    from torch.fx.experimental.const_fold import split_const_subgraphs
+
+    try:
+        return split_const_subgraphs(torch.fx.symbolic_trace(module.eval()))
+    except Exception:  # not symbolically traceable: convert it as it is
+        return module.eval()
