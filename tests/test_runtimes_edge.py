@@ -133,3 +133,15 @@ def test_edge_runner_adds_no_thread_at_one_thread(name, agent, states, artifact)
     runner.run(states[1][:10])
     # ExecuTorch's pool starts at the core count: the runner shrinks it, so the count can drop
     assert len(os.listdir("/proc/self/task")) <= before
+
+
+def test_a_litert_build_leaves_jax_in_the_mode_it_found(agent):
+    """litert_torch's import turns JAX's 64-bit mode on process-wide; sbx (JAX) training and import in the
+    same process need it as it was."""
+    if not available("litert"):
+        pytest.skip(install_hint("litert"))
+    import jax
+
+    before = jax.config.jax_enable_x64
+    backend("litert").build(agent.actor, "fp32")
+    assert jax.config.jax_enable_x64 == before

@@ -42,6 +42,20 @@ STATIC_OPS = ("FULLY_CONNECTED", "TANH")  # ReLU is fused into FULLY_CONNECTED
 
 
 @contextlib.contextmanager
+def _jax_x64():
+    """JAX's 64-bit mode on for the converter and restored after: importing litert_torch turns it on for the
+    whole process, which breaks JAX code run later in it (sbx's SAC fails on a float32/float64 mismatch)."""
+    import jax
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)  # as litert_torch's import sets it, for every build after the first
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+@contextlib.contextmanager
 def _quiet():
     """Silence litert-torch's progress lines, torchao's missing-CUDA-kernel warnings and Python warnings."""
     # the converter's C++ INFO lines (op counts) obey TF_CPP_MIN_LOG_LEVEL
@@ -71,7 +85,7 @@ def build(actor, mode: str = "fp32", calibration=None) -> bytes:
         raise DrlbenchError(f"unknown litert mode {mode!r}; accepted: {', '.join(MODES)}")
     if mode == "static" and calibration is None:
         raise DrlbenchError("litert static int8 needs calibration states ([N, obs_dim] float32); got none")
-    with _quiet():
+    with _quiet(), _jax_x64():
         import litert_torch
 
         fp32 = litert_torch.convert(folded(actor), (torch.zeros(1, actor.obs_dim),)).model_content()
