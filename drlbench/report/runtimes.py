@@ -111,6 +111,7 @@ def runtimes_section(sels: dict[str, ReportSelection], rule: str) -> list[str]:
              "Batch-1 latency, one thread, p50 of each cell's side-by-side blocks. The floor is the runtime's "
              "call path with a one-op model of the same shapes (binding and copies, not the network); "
              "×fp32 is int8 ÷ the same runtime's fp32 and ×ORT fp32 the cell ÷ ONNX Runtime fp32 on its fast "
-             "path, both measured side by side. Each runtime's own report (Figure 1, Summary) is in its folder.",
+             "path, both measured side by side ((—): a cell measured before floors were recorded). Each "
+             "runtime's own report (Figure 1, Summary) is in its folder.",
              "", *latency_table(sels), *int8_finding(sels), *return_agreement(sels, rule)]
             + [f"- [{rt}]({rt}/report.md)" for rt in sels if rt != "onnxruntime"] + [""])
