@@ -118,3 +118,17 @@ def test_compress_names_the_fronts_with_every_kind(tmp_path):
     _, fronts = ship(hopper, tmp_path)
     assert fronts["size"] == ["qat_w2a8", "qat_w3a8", "qat_w4a8", "prune_l1_30+ptdq", "ptdq", "fp32"]
     assert "prune_l1_30+ptdq" in (tmp_path / "report.md").read_text()
+
+
+def test_input_sensitivity_shows_each_agents_score_per_input_precision():
+    from drlbench.report.sensitivity import input_sensitivity_section
+
+    extra = {"sac-hopper": ("Hopper", 3000.0, {"fp32": (1.0, 1.0, 1.0), "input_i8": (0.99, 1.02, 1.1),
+                                               "input_i4": (0.6, 1.02, 1.1)}),
+             "td3-ant": ("Ant", 3400.0, {"fp32": (1.0, 1.0, 1.0), "input_i6": (0.93, 1.0, 1.0)})}
+    sel = select_cells(cells(extra), "onnxruntime", "test data", paper_results())
+    text = "\n".join(input_sensitivity_section(sel, "normalized"))
+    assert "Agents keeping: input_i8: 1 of 2, input_i6: 1 of 2, input_i4: 0 of 2." in text  # most bits first
+    assert row(text, "sac-hopper", "## Input sensitivity").split(" | ")[1:] == ["0.99", "—", "**0.60** |"]
+    assert input_sensitivity_section(select_cells(cells({"td3-ant": extra["td3-ant"]}) [:1], "onnxruntime",
+                                                  "test data", paper_results()), "normalized") == []

@@ -16,6 +16,7 @@ from drlbench.report.frontier import frontier_section
 from drlbench.report.markdown import MISSING, estimated_energy_sources
 from drlbench.report.paper import paper_results, paper_rows_below_random
 from drlbench.report.runtimes import runtimes_section
+from drlbench.report.sensitivity import input_sensitivity_section
 from drlbench.report.selection import ReportSelection, select_cells
 from drlbench.report.tables import algorithm_section, equalization_section, summary_section, table1, table2, table3
 from drlbench.results import CellResult
@@ -115,7 +116,7 @@ def _write(cells: list[CellResult], source: str, runs: list[dict], out: Path, ru
         figures += paths
     others = sorted({c.runtime for c in cells} - {runtime}) if runtime == "onnxruntime" else []
     sels = {runtime: sel} | {rt: select_cells(cells, rt, source, paper) for rt in others}
-    lines += runtimes_section(sels, rule)
+    lines += input_sensitivity_section(sel, rule) + runtimes_section(sels, rule)
     lines += findings_section(findings(sel, paper, rule)) + cost_section(sel, runs) + data_notes(sel, paper)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
