@@ -115,3 +115,17 @@ def test_the_memory_probe_loads_the_file_each_runtime_writes(runtime):
     if not available(runtime):
         pytest.skip(install_hint(runtime))
     assert backend(runtime).ARTIFACT.endswith(SUFFIXES[runtime])
+
+
+@pytest.mark.parametrize("name, package", [("litert", "litert_torch"), ("executorch", "torchao")])
+def test_an_extra_missing_one_package_is_named_with_the_install_command(monkeypatch, name, package):
+    """Installed or not here: the runtime module is imported afresh with one of its packages hidden."""
+    import importlib.util
+    import sys
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == package else real(mod, *a))
+    monkeypatch.delitem(sys.modules, f"drlbench.runtimes.{name}", raising=False)
+    with pytest.raises(DrlbenchError, match=rf"runtime '{name}' is not installed \(No module named '{package}'\); "
+                                            rf'install it with: pip install -c constraints.txt "drlbench\[{name}\]"'):
+        backend(name)

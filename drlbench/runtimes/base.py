@@ -46,6 +46,17 @@ class Checked:
         return self.run(check_obs(obs, self.obs_dim))
 
 
+def require(*modules: str) -> None:
+    """Raise ImportError for the first of `modules` that is not installed, without importing any (the edge
+    runtimes' converters are heavy): a runtime module calls it at import, and backend() turns the error into
+    the extra's install hint."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(f"No module named {module!r}", name=module)
+
+
 def folded(module: torch.nn.Module) -> torch.nn.Module:
     """The module with its constant subgraphs computed once in torch (exactly, float64 included), for the
     converters of the edge runtimes.

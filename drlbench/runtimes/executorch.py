@@ -17,7 +17,6 @@ process-wide: the last Runner built sets it (resetting it while another thread r
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import warnings
 
@@ -25,13 +24,9 @@ import numpy as np
 import torch
 
 from drlbench.errors import DrlbenchError
-from drlbench.runtimes.base import Checked, folded
+from drlbench.runtimes.base import Checked, folded, require
 
-# a package of the extra missing: importing this module fails, and backend() turns that into the install
-# hint. Found, not imported: each is imported where it is used (the converters are heavy)
-for _module in ("executorch", "torchao"):
-    if importlib.util.find_spec(_module) is None:
-        raise ImportError(f"No module named {_module!r}", name=_module)
+require("executorch", "torchao")  # the extra missing: backend() says how to install it
 
 NAME = "executorch"
 ARTIFACT = "model.pte"

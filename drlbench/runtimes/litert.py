@@ -17,7 +17,6 @@ as episodes end), then set_tensor / invoke / get_tensor (get_tensor copies the o
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import warnings
@@ -26,13 +25,9 @@ import numpy as np
 import torch
 
 from drlbench.errors import DrlbenchError
-from drlbench.runtimes.base import Checked, folded
+from drlbench.runtimes.base import Checked, folded, require
 
-# a package of the extra missing: importing this module fails, and backend() turns that into the install
-# hint. Found, not imported: each is imported where it is used (the converters are heavy)
-for _module in ("ai_edge_litert", "litert_torch", "ai_edge_quantizer"):
-    if importlib.util.find_spec(_module) is None:
-        raise ImportError(f"No module named {_module!r}", name=_module)
+require("ai_edge_litert", "litert_torch", "ai_edge_quantizer")  # the extra missing: backend() says how to install it
 
 NAME = "litert"
 ARTIFACT = "model.tflite"
