@@ -21,7 +21,7 @@ from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import PRUNE_RATIOS, parse_variant
 
-RANDOM = {"Hopper": 20.0, "Ant": -50.0, "HumanoidStandup": 33_000.0}
+RANDOM = {"Hopper": 20.0, "Ant": -50.0, "HumanoidStandup": 33_000.0, "Humanoid": 110.0}
 # fp32 resources of every synthetic agent: latency µs, energy J / 1k actions, RSS MiB, artifact bytes
 FP32 = {"latency_us_p50": 10.0, "energy_j_per_1k_actions": 0.5, "rss_running_mib": 100.0, "artifact_bytes": 100_000}
 
@@ -154,9 +154,34 @@ def test_findings_on_the_default_data(report):
     assert verdicts(dataset()) == {
         "ptdq_best": "agree", "ptsq_worst": "agree", "l2_over_l1": "agree", "memory_quantization": "agree",
         "memory_pruning": "agree", "energy_quantization": "agree", "energy_pruning": "agree",
-        "lottery_ticket": "agree", "ppo_prunes_less": "not enough data", "l2_10_keeps": "agree"}
+        "lottery_ticket": "agree", "ppo_prunes_less": "not enough data", "l2_10_keeps": "agree",
+        "int8_collapse": "not enough data"}
     assert "| 1 | PTDQ is the best quantization method (most often the highest return). | **agree** |" in text
     assert "best, paper Table 1: PTDQ 10/25 (40 %), PTSQ 6/25 (24 %), QAT 9/25 (36 %)" in text
+
+
+def humanoids(quant, eq=None):
+    """The paper's three collapsing Humanoid agents (its PTDQ and PTSQ below half the baseline's score), int8
+    returns at `quant` × fp32; `eq`: PTDQ-eq and PTSQ-eq returns as a fraction of fp32."""
+    cells = [c for agent in ("ddpg-humanoid", "td3-humanoid", "sac-humanoid")
+             for c in agent_cells(agent, "Humanoid", base=5000.0, quant=quant)]
+    if eq is not None:
+        cells += [fake_cell(agent, "Humanoid", f"{q}_eq", 5000.0 * eq, 5000.0, RANDOM["Humanoid"], {})
+                  for agent in ("ddpg-humanoid", "td3-humanoid", "sac-humanoid") for q in ("ptdq", "ptsq")]
+    return cells
+
+
+@pytest.mark.parametrize("quant, eq, verdict, counted", [
+    ((0.05, 0.10, 0.9), 0.97, "agree", ["with our cells: 6; collapsed here too: 6", "it lifts 6 above 0.50 and keeps ≥ 90 % on 6"]),
+    ((0.05, 0.10, 0.9), 0.60, "agree", ["collapsed here too: 6", "it lifts 6 above 0.50 and keeps ≥ 90 % on 0"]),
+    ((0.99, 0.95, 0.9), None, "disagree", ["collapsed here too: 0", "collapsed here: 0 of 0 have"]),
+])
+def test_int8_collapse_is_re_tested_cell_by_cell_with_the_equalized_recovery(quant, eq, verdict, counted):
+    finding = run_findings(humanoids(quant, eq))["int8_collapse"]
+    assert finding.verdict == verdict
+    text = "\n".join(finding.evidence)
+    assert all(c in text for c in counted), text
+    assert "td3-humanoid PTDQ: paper 0.07, ours " in text
 
 
 def by_algorithm(ppo_keep, other_keep):

@@ -1,6 +1,6 @@
-"""The paper's ten claims re-tested on our numbers, and the report's Findings section. The six on returns are
+"""The paper's claims re-tested on our numbers, and the report's Findings section. The six on returns are
 here (best and worst int8 recipe, L2 over L1, one-shot pruning tolerance, PPO's thresholds, 10 % L2 pruning);
-the four on memory and energy are in resource_findings."""
+the four on memory and energy are in resource_findings, int8's collapse (Table 1's, cell by cell) in collapse."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from scipy import stats
 
 from drlbench.evaluate import paired_difference
 from drlbench.names import KEEP_THRESHOLD
+from drlbench.report.collapse import finding_collapse
 from drlbench.report.markdown import KIND_LABEL, md_table, pct, spread_pct
 from drlbench.report.paper import paper_cells, paper_quant, paper_threshold, paper_thresholds
 from drlbench.report.resource_findings import finding_energy, finding_memory
@@ -192,7 +193,7 @@ def findings(sel: ReportSelection, paper: dict, rule: str) -> list[Finding]:
             finding_memory(sel, "quantization"), finding_memory(sel, "pruning"),
             finding_energy(sel, "quantization"), finding_energy(sel, "pruning"),
             finding_lottery(sel, paper, rule), finding_ppo_prunes_less(sel, paper, rule),
-            finding_l2_10(sel, paper, rule)]
+            finding_l2_10(sel, paper, rule), finding_collapse(sel, paper, rule)]
 
 
 def findings_section(items: list[Finding]) -> list[str]:
