@@ -233,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_sweep)
 
-    c = sub.add_parser("compress", help="benchmark your own agent (SB3 zip, CleanRL checkpoint, ONNX or TorchScript "
-                                        "actor) on any Box env")
-    c.add_argument("path", help="SB3 / sb3-contrib .zip, CleanRL .cleanrl_model, ONNX actor (.onnx) or TorchScript "
-                                "actor (.pt)")
+    c = sub.add_parser("compress", help="benchmark your own agent (SB3 or sbx zip, CleanRL checkpoint, ONNX, "
+                                        "TorchScript or torch.export actor) on any Box env")
+    c.add_argument("path", help="SB3 / sb3-contrib / sbx .zip, CleanRL .cleanrl_model, ONNX actor (.onnx), "
+                                "TorchScript actor (.pt) or torch.export program (.pt2)")
     c.add_argument("--task", required=True, help="Gymnasium env id with Box spaces, e.g. Walker2d-v5, Pendulum-v1")
     c.add_argument("--variants", action="append", default=[], help="names or globs (default: all 32 of the paper "
                    "grid); off it by exact name, e.g. qat_w4a8, prune_l1_30+ptdq, input_i8")
