@@ -24,4 +24,5 @@ sweep                                                   # the paper's 32 variant
 sweep --variants ptdq_eq,ptsq_eq,qat_eq
 for rt in litert executorch; do sweep --runtime "$rt" --variants fp32,ptdq,ptsq,qat; done
 sweep --variants qat_w4a8,qat_w3a8,qat_w2a8,fp16,input_i8,input_i6,input_i4,prune_l1_30+ptdq
-(cd "$wt" && PYTHONPATH="$wt" python -m drlbench.cli report "$store" --out "$repo/docs/report")
+# from the checkout, so the report names its store by the relative path docs/report/results.db
+(cd "$repo" && PYTHONPATH="$wt" python -m drlbench.cli report docs/report/results.db --out docs/report)

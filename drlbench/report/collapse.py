@@ -40,6 +40,7 @@ def finding_collapse(sel: ReportSelection, paper: dict, rule: str) -> Finding:
     theirs = paper_scores(paper, rule)
     mine = {(a.algo.lower(), a.task): a for a in sel.agents}
     paper_collapsed = sorted(k + (q,) for k, s in theirs.items() for q in PTQ if s[q] < COLLAPSE)
+    in_paper = set(paper_collapsed)
     tested, reproduced, lines = 0, 0, []
     for algo, task, q in paper_collapsed:
         agent = mine.get((algo, task))
@@ -57,9 +58,9 @@ def finding_collapse(sel: ReportSelection, paper: dict, rule: str) -> Finding:
     kept = sum(score(a.get(f"{q}_eq"), rule) >= KEEP_THRESHOLD for a, q in recovered)
     lifted = sum(score(a.get(f"{q}_eq"), rule) >= COLLAPSE for a, q in recovered)
     extra = sorted(f"{a.agent} {KIND_LABEL[q]}" for a, q in ours_collapsed
-                   if (a.algo.lower(), a.task, q) not in set(paper_collapsed))
-    evidence = [f"collapse: a PTDQ or PTSQ score below {COLLAPSE:.2f} ({rule} rule; the paper's scores use our "
-                "random-policy returns on its v4 tasks)",
+                   if (a.algo.lower(), a.task, q) not in in_paper)
+    basis = "return ÷ baseline" if rule == "raw" else "our random-policy returns on its v4 tasks"
+    evidence = [f"collapse: a PTDQ or PTSQ score below {COLLAPSE:.2f} ({rule} rule; the paper's scores: {basis})",
                 f"the paper's collapsed cells: {len(paper_collapsed)}; with our cells: {tested}; collapsed here "
                 f"too: {reproduced}",
                 *lines,
