@@ -7,29 +7,11 @@ import math
 
 from drlbench.names import KEEP_THRESHOLD
 from drlbench.report.markdown import KIND_LABEL, pct
+from drlbench.report.paper import PTQ, paper_scores
 from drlbench.report.selection import ReportSelection
 from drlbench.report.verdicts import AGREE, DISAGREE, MIN_AGENTS, NOT_ENOUGH, Finding, score
 
-PTQ = ("ptdq", "ptsq")  # post-training only: the paper's QAT losses mix in its fine-tuning's failures
 COLLAPSE = 0.5  # a cell collapses below half of fp32's score: far below the 0.9 keep line, not noise
-
-
-def paper_scores(paper: dict, rule: str) -> dict[tuple[str, str], dict[str, float]]:
-    """Table 1's PTQ scores per (algo, task) under `rule`; the normalized rule uses our random-policy
-    return on the paper's v4 task. Rows whose score is undefined (baseline not above random, or ≤ 0) are
-    left out."""
-    from drlbench.tasks import random_returns  # gymnasium and mujoco: only when a report is written
-
-    rand = random_returns()
-    out = {}
-    for algo, tasks in paper["table1"].items():
-        for task, cell in tasks.items():
-            base = cell["baseline"]
-            low = 0.0 if rule == "raw" else rand.get(f"{task}-v4", {}).get("mean")
-            if low is None or base <= low:
-                continue
-            out[(algo, task)] = {q: (cell[q] - low) / (base - low) for q in PTQ}
-    return out
 
 
 def _show(value: float | None) -> str:

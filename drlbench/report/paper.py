@@ -8,6 +8,8 @@ from importlib import resources
 
 from drlbench.variants import QUANT_VARIANTS
 
+PTQ = ("ptdq", "ptsq")  # post-training only: the paper's QAT losses mix in its fine-tuning's failures
+
 
 def paper_results() -> dict:
     """The paper's Tables 1–3, transcribed (drlbench/data/paper_results.json)."""
@@ -51,3 +53,21 @@ def paper_rows_below_random(paper: dict) -> list[str]:
             if r is not None and cell["baseline"] <= r["mean"]:
                 rows.append(f"{algo}/{task} {cell['baseline']:.2f} vs random {r['mean']:.1f}")
     return rows
+
+
+def paper_scores(paper: dict, rule: str) -> dict[tuple[str, str], dict[str, float]]:
+    """Table 1's PTQ scores per (algo, task) under `rule`; the normalized rule uses our random-policy
+    return on the paper's v4 task. Rows whose score is undefined (baseline not above random, or ≤ 0) are
+    left out."""
+    from drlbench.tasks import random_returns  # gymnasium and mujoco: only when a report is written
+
+    rand = random_returns()
+    out = {}
+    for algo, tasks in paper["table1"].items():
+        for task, cell in tasks.items():
+            base = cell["baseline"]
+            low = 0.0 if rule == "raw" else rand.get(f"{task}-v4", {}).get("mean")
+            if low is None or base <= low:
+                continue
+            out[(algo, task)] = {q: (cell[q] - low) / (base - low) for q in PTQ}
+    return out
