@@ -85,6 +85,12 @@ for _algo, _budgets in _LARGE_BUDGETS.items():
             learning_starts=25_000 if (_algo, _task) == ("ddpg", "Humanoid") else 10_000,
             batch_size=256, learning_rate=3e-4, qf_learning_rate=3e-4, train_freq=4, gradient_steps=4,
             policy_kwargs=dict(net_arch=[256, 256]), **({} if _algo == "sac" else {"noise_std": 0.1}))
+# SAC HalfCheetah, retrained (the issue's "if budget remains"): the batch-100, 600k recipe above reached
+# 8,255, below the paper's 10,460 (rl-baselines3-zoo's SAC HalfCheetah-v3: 9,536 at 1M). SB3's SAC
+# defaults to 1M steps, with the large tasks' sbx trainer (same algorithm, ~2x the steps/s here).
+HYPERPARAMS["sac"]["HalfCheetah"] = dict(
+    trainer="sbx", normalize=False, steps=1_000_000, learning_starts=10_000, batch_size=256, learning_rate=3e-4,
+    qf_learning_rate=3e-4, train_freq=4, gradient_steps=4, policy_kwargs=dict(net_arch=[256, 256]))
 TRAINERS = ("sb3", "sbx")
 
 

@@ -301,8 +301,8 @@ def _export(args: TrainArgs, hp: dict, state: dict, actor, steps: int, out: Path
         "steps_per_s": round(steps / max(state["wall_s"], 1e-9), 1),
         "hyperparams": hp,
         "hyperparams_source": "rl-baselines3-zoo 2.9 hyperparams/%s.yml, adapted (drlbench/hyperparams.py)" % algo
-        if hp.get("trainer", "sb3") == "sb3" else "drlbench/hyperparams.py (_LARGE_BUDGETS: TD3 author's Humanoid "
-        "setting, SB3 SAC defaults)",
+        if hp.get("trainer", "sb3") == "sb3" else "drlbench/hyperparams.py (sbx entries: SAC with SB3's defaults; "
+        "TD3 and DDPG with the TD3 author's Humanoid setting)",
         "trainer": _trainer_version(hp),
         # [steps, mean return of the last 100 training episodes, wall s, selection return (if any)]
         "training_curve": state["curve"],
