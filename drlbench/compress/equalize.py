@@ -13,6 +13,13 @@ bias b + W·μ: every feature then spans about [−1, 1], the int8 grid is share
 is the same up to float rounding. (Standardizing by the std instead left ddpg-halfcheetah's PTDQ at
 8,647 ± 2,448; by quantile range 10,044 ± 230, by the plain min/max 9,998 ± 92 — 10 episodes each.)
 
+Where it does not help: Humanoid. The int8 first layer is what fails there — PTDQ with only that layer
+kept in float keeps 5,395 / 5,177 / 1,180 on td3- / sac- / ddpg-humanoid (fp32 5,403 / 5,159 / 1,439; plain
+PTDQ 452 / 314 / 282), PTDQ_eq only 528 / 2,259 / 764 (docs/measurements/int8_first_layer_*_humanoid.json).
+Likeliest reason: td3-humanoid's 348 inputs include 79 constant on the calibration states and widths spanning
+1.8e5, and the fold only moves that spread into the first layer's weight columns, quantized per tensor too.
+Clipping the equalized input to its calibration range was tried and did not help (td3-humanoid PTDQ 536).
+
 Exact only where the actor's clip never acts (raw-observation actors: clip 1e9). A VecNormalize actor
 already standardizes its input, and its clip at ±10 in the old coordinates cannot be moved into new ones
 with one scalar; it is returned unchanged, with the reason.
