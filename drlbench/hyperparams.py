@@ -110,9 +110,42 @@ def to_sb3_kwargs(hp: dict, action_dim: int) -> dict:
 
     kwargs = {k: copy.deepcopy(v) for k, v in hp.items()
               if k not in ("trainer", "normalize", "n_envs", "steps", "noise_std")}
+    if isinstance(kwargs.get("learning_rate"), str):
+        kwargs["learning_rate"] = _linear_start(kwargs["learning_rate"])
     pk = kwargs.get("policy_kwargs")
     if pk and "activation_fn" in pk:
         pk["activation_fn"] = {"relu": nn.ReLU, "tanh": nn.Tanh}[pk["activation_fn"]]
     if "noise_std" in hp:
         kwargs["action_noise"] = NormalActionNoise(np.zeros(action_dim), hp["noise_std"] * np.ones(action_dim))
     return kwargs
+
+
+def _linear_start(value: str) -> float:
+    """rl-baselines3-zoo's "lin_<initial>" learning rate: its initial value."""
+    try:
+        if value.startswith("lin_"):
+            return float(value[4:])
+    except ValueError:
+        pass
+    raise DrlbenchError(f"learning_rate {value!r} is not a number or 'lin_<initial>' (e.g. 'lin_3e-4')")
+
+
+class BudgetLinear:
+    """Learning rate decayed linearly from its initial value to 0 over the recipe's whole budget.
+
+    SB3's own schedules see the progress of one learn() call; ours trains in checkpoint-sized chunks (and a
+    capped pass stops short of the budget), so this one maps SB3's progress_remaining back to timesteps:
+    within a chunk ending at `horizon`, timesteps = (1 - progress_remaining) * horizon."""
+
+    def __init__(self, initial: float, budget: int, horizon: int):
+        self.initial, self.budget, self.horizon = initial, budget, horizon
+
+    def __call__(self, progress_remaining: float) -> float:
+        done = (1.0 - progress_remaining) * self.horizon
+        return self.initial * max(0.0, 1.0 - done / self.budget)
+
+
+def lr_schedule(hp: dict, horizon: int) -> BudgetLinear | None:
+    """The schedule for a learn() call ending at `horizon` timesteps; None for a constant learning rate."""
+    lr = hp.get("learning_rate")
+    return BudgetLinear(_linear_start(lr), int(hp["steps"]), horizon) if isinstance(lr, str) else None

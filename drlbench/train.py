@@ -30,7 +30,7 @@ from tqdm import tqdm
 from drlbench.actor import load_actor, save_actor
 from drlbench.errors import DrlbenchError
 from drlbench.files import atomic_folder, recover_folder
-from drlbench.hyperparams import hyperparams, to_sb3_kwargs
+from drlbench.hyperparams import hyperparams, lr_schedule, to_sb3_kwargs
 from drlbench.importers.sb3 import actor_from_sb3, algo_class
 from drlbench.importers.sbx import actor_from_sbx, sbx_class
 from drlbench.tasks import DISJOINT_SEED_OFFSET, parse_task
@@ -241,6 +241,9 @@ def train(args: TrainArgs) -> Path:
     while model.num_timesteps < total:
         t0 = time.perf_counter()
         chunk = min(args.checkpoint_every, total - model.num_timesteps)
+        schedule = lr_schedule(hp, model.num_timesteps + chunk)
+        if schedule is not None:
+            model.lr_schedule = schedule
         model.learn(chunk, callback=progress, reset_num_timesteps=False, progress_bar=False)
         state["wall_s"] += time.perf_counter() - t0
         recent = [ep["r"] for ep in model.ep_info_buffer] if model.ep_info_buffer else []

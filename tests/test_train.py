@@ -38,6 +38,33 @@ def test_train_exports_the_best_checkpoint_and_records_the_choice(tmp_path, caps
     assert all((a == b).all() for a, b in zip(exported.state_dict().values(), kept.state_dict().values()))
 
 
+def test_linear_learning_rate_decays_over_the_whole_budget_across_checkpoint_chunks(tmp_path):
+    from stable_baselines3 import PPO
+
+    from drlbench.train import TrainArgs, train
+
+    # budget 2048, this pass capped at 1024 in two 512-step chunks: the last update sees half the budget left
+    runs = tmp_path / "runs"
+    train(TrainArgs(algo="ppo", task="Hopper", steps=1024, checkpoint_every=512, run_dir=str(runs),
+                    out=str(tmp_path / "agent"), select_episodes=0, progress=False,
+                    overrides={"learning_rate": "lin_1e-3", "steps": 2048}))
+    model = PPO.load(runs / "ppo-hopper-v5-s0" / "checkpoint" / "model.zip", device="cpu")
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 1024 / 2048))
+    card = json.loads((tmp_path / "agent" / "card.json").read_text())
+    assert card["hyperparams"]["learning_rate"] == "lin_1e-3"
+
+
+@pytest.mark.parametrize("rate", ["cos_3e-4", "lin_fast"])
+def test_an_unknown_learning_rate_schedule_is_refused_by_name(rate, tmp_path):
+    from drlbench.errors import DrlbenchError
+    from drlbench.train import TrainArgs, train
+
+    with pytest.raises(DrlbenchError, match="lin_<initial>"):
+        train(TrainArgs(algo="ppo", task="Hopper", steps=64, run_dir=str(tmp_path / "runs"),
+                        out=str(tmp_path / "agent"), progress=False, overrides={"learning_rate": rate}))
+    assert not (tmp_path / "agent").exists()
+
+
 def test_train_without_selection_exports_the_final_policy(tmp_path, capsys):
     out = tmp_path / "agent"
     assert main(["train", "--algo", "ppo", "--task", "Hopper", "--steps", "200", "--checkpoint-every", "200",
