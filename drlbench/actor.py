@@ -66,6 +66,11 @@ class Actor(nn.Module):
     def hidden(self) -> list[int]:
         return [m.out_features for m in self.body if isinstance(m, nn.Linear)]
 
+    @property
+    def first_layer(self) -> nn.Linear:
+        """The Linear that reads the normalized observation."""
+        return next((m for m in self.body if isinstance(m, nn.Linear)), self.head)
+
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         # float32 ops with float64 accuracy: the mean is split into a float32 head and the float32
         # rounding error of that head, so (obs - head) - tail loses no digits even when a feature's

@@ -22,6 +22,7 @@ from drlbench.variants import (
     EQ_VARIANTS,
     INPUT_KIND,
     LOWBIT_KIND,
+    MIXED_VARIANTS,
     Recipe,
     Variant,
     combined_parts,
@@ -116,6 +117,8 @@ class VariantBuilder:
             pruned, build = self._pruned(recipe)
             return Variant(aid, recipe, onnx_export.export_onnx(pruned, actor.obs_dim), pruned.n_params(), pruned,
                            build, source=pruned, calibration=self.calibration_states())
+        if recipe.kind in MIXED_VARIANTS:
+            return self._build_mixed(recipe)
         actor, fp32, extra = self.actor, self.get("fp32").onnx, {}
         if recipe.kind in EQ_VARIANTS:
             actor, extra = self.equalized()
@@ -157,6 +160,19 @@ class VariantBuilder:
         variant.mode, variant.calibration = EDGE_MODES[method], self.calibration_states()
         return variant
 
+    def _build_mixed(self, recipe: Recipe) -> Variant:
+        """The int8 recipe with the first layer left in fp32 (ONNX Runtime only: the edge runtimes quantize
+        whole graphs with their own schemes)."""
+        from drlbench.compress.ptq import first_gemm
+
+        fp32 = self.get("fp32").onnx
+        first = first_gemm(fp32)
+        with _quiet_root_logger():
+            variant = self._build_int8(recipe, recipe.kind.removesuffix("_mixed"), self.actor, fp32, keep_float=[first])
+        float_params = sum(p.numel() for p in self.actor.first_layer.parameters())
+        variant.build |= {"kept_in_float": [first], "float_params": float_params}
+        return variant
+
     def equalized(self) -> tuple[Actor, dict]:
         """The actor with its first layer's input standardized on the calibration states (same fp32 function)."""
         from drlbench.compress.equalize import equalize_input
@@ -164,16 +180,17 @@ class VariantBuilder:
         return equalize_input(self.actor, self.calibration_states())
 
     def _build_int8(self, recipe: Recipe, method: str, actor: Actor, fp32: bytes,
-                    teacher: Actor | None = None) -> Variant:
-        """`method` on `actor` (whose fp32 ONNX is `fp32`); QAT distills toward `teacher` (default: `actor`)."""
+                    teacher: Actor | None = None, keep_float: tuple[str, ...] = ()) -> Variant:
+        """`method` on `actor` (whose fp32 ONNX is `fp32`); QAT distills toward `teacher` (default: `actor`).
+        `keep_float`: Gemm nodes the post-training recipes leave in float."""
         from drlbench.compress import ptq
 
         aid = self.agent.id
         if method == "ptdq":
-            return Variant(aid, recipe, ptq.ptdq(fp32), actor.n_params(), None, dict(ptq.PTDQ_CONFIG))
+            return Variant(aid, recipe, ptq.ptdq(fp32, keep_float), actor.n_params(), None, dict(ptq.PTDQ_CONFIG))
         if method == "ptsq":
             calib = self.calibration_states()
-            return Variant(aid, recipe, ptq.ptsq(fp32, calib), actor.n_params(), None,
+            return Variant(aid, recipe, ptq.ptsq(fp32, calib, keep_float=keep_float), actor.n_params(), None,
                            ptq.PTSQ_CONFIG | {"calibration_states": int(len(calib))})
         from drlbench.compress.qat import export_qat_onnx, qat_finetune
 

@@ -6,6 +6,9 @@ Names, used everywhere (test ids, CLI, result store):
     qat                       int8 quantization-aware fine-tuning, exported to ONNX
     ptdq_eq, ptsq_eq, qat_eq  the same on the input-equalized actor (compress/equalize.py): off the
                               paper grid, by exact name only (`ptdq*` still means the paper's ptdq)
+    ptdq_mixed, ptsq_mixed    mixed precision: the same int8 recipe with the first layer (the one that reads
+                              the observation) kept in fp32 — where per-tensor int8 collapses the Humanoid
+                              agents. ONNX Runtime only; off the grid, by exact name only
     prune_l1_05 … prune_l1_70, prune_l2_05 … prune_l2_70
                               torch-pruning structural pruning, L1 / L2 magnitude, 5 % steps
     qat_w<b>[a<a>][i<k>[t]], fp16
@@ -40,12 +43,13 @@ from drlbench.runtimes import OrtRunner, TorchRunner
 PRUNE_RATIOS = tuple(range(5, 75, 5))
 QUANT_VARIANTS = ("ptdq", "ptsq", "qat")
 EQ_VARIANTS = tuple(f"{q}_eq" for q in QUANT_VARIANTS)  # not in VARIANTS: the paper did not equalize
+MIXED_VARIANTS = ("ptdq_mixed", "ptsq_mixed")  # not in VARIANTS: the paper quantized every layer
 PRUNE_VARIANTS = tuple(f"prune_l{p}_{r:02d}" for p in (1, 2) for r in PRUNE_RATIOS)
 VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 + 28 = 32
 LOWBIT_KIND = "lowbit"  # qat_w<b>[a<a>][i<k>[t]] and fp16: not in VARIANTS, the paper stopped at int8
 COMBINED_KIND = "combined"  # prune_l{1,2}_NN+ptdq|ptsq|qat: not in VARIANTS, the paper compressed one way at a time
 INPUT_KIND = "input"  # input_i<k>[t]: the observation alone quantized, to see how much precision the input needs
-KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND, COMBINED_KIND, INPUT_KIND)
+KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND, COMBINED_KIND, INPUT_KIND)
 _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
 COMBINED_FORMS = ["prune_l{1,2}_NN+ptdq|ptsq|qat (pruned first, then int8; e.g. prune_l1_30+ptdq)"]
 # A policy compressed by the user's own pipeline (e.g. policy_int8.onnx), run by ONNX Runtime as it is: it
@@ -84,9 +88,9 @@ class Recipe:
     @property
     def runtimes(self) -> tuple[str, ...]:
         """Runtimes this recipe can run on: torch runs float actors only; the edge runtimes quantize with
-        their own int8 schemes (a combined recipe: its pruned actor); low-bit and input-quantized graphs and
-        a user's own file exist only as ONNX."""
-        if self.kind in (LOWBIT_KIND, INPUT_KIND, AS_IS_KIND):
+        their own int8 schemes (a combined recipe: its pruned actor); low-bit, mixed-precision and
+        input-quantized graphs and a user's own file exist only as ONNX."""
+        if self.kind in (LOWBIT_KIND, INPUT_KIND, AS_IS_KIND, *MIXED_VARIANTS):
             return ("onnxruntime",)
         if self.kind == COMBINED_KIND:
             return ("onnxruntime", *EDGE_RUNTIMES)
@@ -99,7 +103,7 @@ def parse_variant(name: str | Recipe) -> Recipe:
     if isinstance(name, Recipe):
         return name
     canon = re.sub(r"\s*\+\s*", "+", str(name).strip().lower().replace("-", "_"))
-    if canon in ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, AS_IS_KIND):
+    if canon in ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS, AS_IS_KIND):
         return Recipe(canon, canon)
     if "+" in canon:
         return _parse_combined(canon, name)
@@ -116,7 +120,7 @@ def parse_variant(name: str | Recipe) -> Recipe:
         return Recipe(parse_scheme(canon).name, LOWBIT_KIND)
     if is_input_name(canon):
         return Recipe(canon, INPUT_KIND)
-    raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, "prune_l1_05 … prune_l1_70",
+    raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS, "prune_l1_05 … prune_l1_70",
                                     "prune_l2_05 … prune_l2_70", *NAME_FORMS, *INPUT_ONLY_FORMS, *COMBINED_FORMS])
 
 

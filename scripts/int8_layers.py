@@ -10,32 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 
 import onnx
-from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from drlbench.compress.ptq import PTDQ_CONFIG
+from drlbench.compress import ptq
 from drlbench.evaluate import evaluate
 from drlbench.provenance import machine_info
 from drlbench.runtimes import OrtRunner
 from drlbench.builder import VariantBuilder
 from drlbench.zoo import load_agent
-
-
-def ptdq_keeping(fp32: bytes, keep_float: list[str]) -> bytes:
-    """The PTDQ recipe with the named Gemm/MatMul nodes left in float."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
-        with open(src, "wb") as f:
-            f.write(fp32)
-        # ORT rewrites each Gemm as MatMul + Add before quantizing; the MatMul is named <gemm>_MatMul
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=False,
-                         op_types_to_quantize=list(PTDQ_CONFIG["ops"]),
-                         nodes_to_exclude=[f"{n}_MatMul" for n in keep_float])
-        with open(dst, "rb") as f:
-            return f.read()
 
 
 def main() -> None:
@@ -51,7 +34,7 @@ def main() -> None:
     gemms = [n.name for n in onnx.load_from_string(fp32).graph.node if n.op_type == "Gemm"]
     obs_dim = agent.actor.obs_dim
     models = {"fp32": fp32, "ptdq": builder.get("ptdq").onnx}
-    models |= {f"ptdq, {g} in float": ptdq_keeping(fp32, [g]) for g in gemms}
+    models |= {f"ptdq, {g} in float": ptq.ptdq(fp32, [g]) for g in gemms}
     models |= {name: builder.get(name).onnx for name in ("ptdq_eq", "ptsq", "ptsq_eq", "qat", "qat_eq")}
     rows = {}
     for label, model in models.items():

@@ -160,14 +160,16 @@ def test_findings_on_the_default_data(report):
     assert "best, paper Table 1: PTDQ 10/25 (40 %), PTSQ 6/25 (24 %), QAT 9/25 (36 %)" in text
 
 
-def humanoids(quant, eq=None):
+def humanoids(quant, eq=None, mixed=None):
     """The paper's three collapsing Humanoid agents (its PTDQ and PTSQ below half the baseline's score), int8
-    returns at `quant` × fp32; `eq`: PTDQ-eq and PTSQ-eq returns as a fraction of fp32."""
-    cells = [c for agent in ("ddpg-humanoid", "td3-humanoid", "sac-humanoid")
-             for c in agent_cells(agent, "Humanoid", base=5000.0, quant=quant)]
-    if eq is not None:
-        cells += [fake_cell(agent, "Humanoid", f"{q}_eq", 5000.0 * eq, 5000.0, RANDOM["Humanoid"], {})
-                  for agent in ("ddpg-humanoid", "td3-humanoid", "sac-humanoid") for q in ("ptdq", "ptsq")]
+    returns at `quant` × fp32; `eq` / `mixed`: PTDQ and PTSQ returns of the `*_eq` / `*_mixed` recipes as a
+    fraction of fp32."""
+    agents = ("ddpg-humanoid", "td3-humanoid", "sac-humanoid")
+    cells = [c for agent in agents for c in agent_cells(agent, "Humanoid", base=5000.0, quant=quant)]
+    for suffix, frac in (("_eq", eq), ("_mixed", mixed)):
+        if frac is not None:
+            cells += [fake_cell(agent, "Humanoid", f"{q}{suffix}", 5000.0 * frac, 5000.0, RANDOM["Humanoid"], {})
+                      for agent in agents for q in ("ptdq", "ptsq")]
     return cells
 
 
@@ -182,6 +184,13 @@ def test_int8_collapse_is_re_tested_cell_by_cell_with_the_equalized_recovery(qua
     text = "\n".join(finding.evidence)
     assert all(c in text for c in counted), text
     assert "td3-humanoid PTDQ: paper 0.07, ours " in text
+
+
+def test_int8_collapse_counts_what_the_first_layer_in_fp32_recovers():
+    text = "\n".join(run_findings(humanoids((0.05, 0.10, 0.9), eq=0.3, mixed=0.95))["int8_collapse"].evidence)
+    assert "input equalization on the cells collapsed here: 6 of 6 have a *_eq cell; it lifts 0 above 0.50" in text
+    assert ("the first layer in fp32 on the cells collapsed here: 6 of 6 have a *_mixed cell; it lifts 6 above "
+            "0.50 and keeps ≥ 90 % on 6") in text
 
 
 def by_algorithm(ppo_keep, other_keep):
@@ -479,3 +488,14 @@ def test_equalized_int8_cells_get_their_own_table_and_stay_out_of_the_papers(tmp
     assert line.split(" | ")[2:] == ["yes", "0.99 ↓", "1.00", "0.80 ↓", "0.50 ↓", "0.90 ↓", "0.95 ↓ |"]
     assert row(text, "sac-hopper", "## Table 1") == row(report[1], "sac-hopper", "## Table 1")  # paper tables unchanged
     assert "## Beyond the paper" not in report[1]  # no eq cells, no section
+
+
+def test_mixed_precision_cells_get_their_own_table_beside_their_int8_recipe(tmp_path, report):
+    rand, base = RANDOM["Hopper"], 3000.0
+    mixed = [fake_cell("sac-hopper", "Hopper", f"{q}_mixed", base * f, base, rand, {"artifact_bytes": 0.6})
+             for q, f in (("ptdq", 1.0), ("ptsq", 0.95))]
+    text = write_report(dataset() + mixed, tmp_path)[0].read_text()
+    line = row(text, "sac-hopper", "## Beyond the paper — int8 with the first layer in fp32")
+    assert line.split(" | ")[2:] == ["0.99 ↓", "1.00", "0.60×", "0.80 ↓", "0.95 ↓", "0.60× |"]
+    assert row(text, "sac-hopper", "## Table 1") == row(report[1], "sac-hopper", "## Table 1")  # paper tables unchanged
+    assert "## Beyond the paper — int8 with the first layer in fp32" not in report[1]  # no mixed cells, no section

@@ -54,7 +54,7 @@ def equalize_input(actor: Actor, states: np.ndarray) -> tuple[Actor, dict]:
     mu, sigma = (hi + lo) / 2, (hi - lo) / 2
     sigma = torch.where(sigma > MIN_WIDTH, sigma, torch.ones_like(sigma))
     out = copy.deepcopy(actor)
-    first = next(m for m in out.body if isinstance(m, torch.nn.Linear)) if len(out.body) else out.head
+    first = out.first_layer
     r = torch.rsqrt(actor.obs_var + actor.obs_eps)  # the actor's own 1/std, float64
     out.obs_mean.copy_(actor.obs_mean + mu / r)
     out.obs_var.copy_((sigma / r) ** 2 - actor.obs_eps)

@@ -9,13 +9,15 @@ Configurations chosen for x86 with VNNI (measured here with scripts/latency_shap
   ReLU left in float between Q/DQ pairs; per-channel weights were slower, 15.4 µs). The QOperator
   format with int8 activations runs 8x slower on x86 and is avoided.
 Only MatMul/Gemm (and ReLU) are quantized: the observation normalization, tanh and the action
-squash stay in float.
+squash stay in float. `keep_float` leaves named Gemm nodes in float too (the *_mixed variants keep the
+first layer: per-tensor int8 of Humanoid's 348 observation features is what collapses those agents).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 
 import numpy as np
 import onnx
@@ -29,6 +31,7 @@ from onnxruntime.quantization import (
 )
 
 from drlbench.compress.onnx_export import INPUT
+from drlbench.errors import DrlbenchError
 
 PTDQ_CONFIG = {"method": "quantize_dynamic", "weight_type": "QInt8", "per_channel": False, "ops": ["MatMul", "Gemm"]}
 PTSQ_CONFIG = {"method": "quantize_static", "format": "QDQ", "activation_type": "QUInt8", "weight_type": "QInt8",
@@ -55,21 +58,37 @@ def _run_in_tmp(fn, model_bytes: bytes) -> bytes:
     return data
 
 
-def ptdq(model_bytes: bytes) -> bytes:
+def first_gemm(model_bytes: bytes) -> str:
+    """The name of the Gemm that reads the (normalized) observation: the graph's first."""
+    names = [n.name for n in onnx.load_from_string(model_bytes).graph.node if n.op_type == "Gemm"]
+    if not names:
+        raise DrlbenchError("the ONNX graph has no Gemm node: nothing to keep in float")
+    return names[0]
+
+
+def _excluded(keep_float: Sequence[str]) -> list[str]:
+    # quantize_dynamic first rewrites each Gemm as MatMul + Add, the MatMul named <gemm>_MatMul
+    return [name for gemm in keep_float for name in (gemm, f"{gemm}_MatMul")]
+
+
+def ptdq(model_bytes: bytes, keep_float: Sequence[str] = ()) -> bytes:
     return _run_in_tmp(
         lambda src, dst: quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=False,
-                                          op_types_to_quantize=list(PTDQ_CONFIG["ops"])),
+                                          op_types_to_quantize=list(PTDQ_CONFIG["ops"]),
+                                          nodes_to_exclude=_excluded(keep_float)),
         model_bytes,
     )
 
 
-def ptsq(model_bytes: bytes, calibration_obs: np.ndarray, overrides: dict | None = None) -> bytes:
+def ptsq(model_bytes: bytes, calibration_obs: np.ndarray, overrides: dict | None = None,
+         keep_float: Sequence[str] = ()) -> bytes:
     """Static QDQ U8S8. `overrides`: ORT TensorQuantOverrides (QAT passes its learned scales)."""
     return _run_in_tmp(
         lambda src, dst: quantize_static(
             src, dst, _ObsReader(calibration_obs), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
             op_types_to_quantize=list(PTSQ_CONFIG["ops"]), calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=_excluded(keep_float),
             extra_options={"TensorQuantOverrides": overrides} if overrides else {},
         ),
         model_bytes,

@@ -18,7 +18,15 @@ from drlbench.report.paper import paper_results, paper_rows_below_random
 from drlbench.report.runtimes import runtimes_section
 from drlbench.report.sensitivity import input_sensitivity_section
 from drlbench.report.selection import ReportSelection, select_cells
-from drlbench.report.tables import algorithm_section, equalization_section, summary_section, table1, table2, table3
+from drlbench.report.tables import (
+    algorithm_section,
+    equalization_section,
+    mixed_precision_section,
+    summary_section,
+    table1,
+    table2,
+    table3,
+)
 from drlbench.results import CellResult
 from drlbench.store import ResultStore
 from drlbench.variants import PRUNE_RATIOS, VARIANTS
@@ -107,7 +115,8 @@ def _write(cells: list[CellResult], source: str, runs: list[dict], out: Path, ru
     out.mkdir(parents=True, exist_ok=True)
     lines = (header_section(sel, paper, rule) + summary_section(sel, rule) + algorithm_section(sel, rule)
              + table1(sel, paper)
-             + equalization_section(sel, rule) + table2(sel, paper, rule) + table3(sel, paper, rule))
+             + equalization_section(sel, rule) + mixed_precision_section(sel, rule)
+             + table2(sel, paper, rule) + table3(sel, paper, rule))
     figures: list[Path] = []
     for part, paths in (figure1(sel, out), figure_pruning(sel, out, "prune_l1", 2),
                         figure_pruning(sel, out, "prune_l2", 3), figure_returns(sel, out, rule),

@@ -11,7 +11,8 @@ from drlbench.results import CellResult
 
 MISSING = "missing"
 KIND_LABEL = {"fp32": "fp32", "ptdq": "PTDQ", "ptsq": "PTSQ", "qat": "QAT", "prune_l1": "L1", "prune_l2": "L2",
-              "ptdq_eq": "PTDQ-eq", "ptsq_eq": "PTSQ-eq", "qat_eq": "QAT-eq", "lowbit": "low-bit",
+              "ptdq_eq": "PTDQ-eq", "ptsq_eq": "PTSQ-eq", "qat_eq": "QAT-eq", "ptdq_mixed": "PTDQ-mixed",
+              "ptsq_mixed": "PTSQ-mixed", "lowbit": "low-bit",
               "combined": "pruned + int8", "input": "input-quantized", "as_is": "as is"}
 
 

@@ -1,5 +1,5 @@
 """The report's tables: the per-variant summary, by algorithm, the paper's Tables 1–3 beside its numbers,
-and int8 on an input-equalized actor (off the paper grid)."""
+and int8 on an input-equalized actor or with its first layer in float (off the paper grid)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from drlbench.report.verdicts import (
     threshold,
 )
 from drlbench.results import CellResult
-from drlbench.variants import EQ_VARIANTS, QUANT_VARIANTS, VARIANTS
+from drlbench.variants import EQ_VARIANTS, MIXED_VARIANTS, QUANT_VARIANTS, VARIANTS
 
 SUMMARY = "Summary — return kept vs. resources saved, per variant"
 
@@ -146,6 +146,29 @@ def equalization_section(sel: ReportSelection, rule: str) -> list[str]:
              "fp32 function is unchanged, then the same int8 recipe runs. Actors that already normalize their "
              f"input are left as they are. Cells: {RULES[rule]}; ↓ marks a paired drop below fp32 (95 % CI).")
     return section("Beyond the paper — int8 on an input-equalized actor", intro, header, rows) + [""]
+
+
+def mixed_precision_section(sel: ReportSelection, rule: str) -> list[str]:
+    """Off the paper grid: each post-training int8 recipe beside the same recipe with the first layer in fp32."""
+    agents = [a for a in sel.agents if any(a.get(v) for v in MIXED_VARIANTS)]
+    if not agents:
+        return []
+    rows = []
+    for a in agents:
+        fp32, row = a.get("fp32"), [a.agent, show_return(a.get("fp32"))]
+        for mixed in MIXED_VARIANTS:
+            cell = a.get(mixed)
+            size = f"{cell.artifact_bytes / fp32.artifact_bytes:.2f}×" if cell and fp32 else "—"
+            row += [_score_and_drop(a, a.get(mixed.removesuffix("_mixed")), rule), _score_and_drop(a, cell, rule), size]
+        rows.append(row)
+    header = ["agent", "fp32"] + [f"{KIND_LABEL[k]}{suffix}" for m in MIXED_VARIANTS
+                                  for k, suffix in ((m.removesuffix("_mixed"), ""), (m, ""), (m, " bytes ÷ fp32"))]
+    intro = ("Off the paper grid (`--variants ptdq_mixed,ptsq_mixed`): the same post-training int8 recipe with the "
+             "first layer — the one that reads the observation — left in fp32 (ONNX Runtime's nodes_to_exclude), "
+             "a common mixed-precision fix where one layer's int8 error dominates. It gives up part of the size "
+             "saving: the first layer holds most of the weights of an actor with many inputs (Humanoid's 348). "
+             f"Cells: {RULES[rule]}; ↓ marks a paired drop below fp32 (95 % CI).")
+    return section("Beyond the paper — int8 with the first layer in fp32", intro, header, rows) + [""]
 
 
 def _score_and_drop(agent: AgentCells, cell: CellResult | None, rule: str) -> str:
