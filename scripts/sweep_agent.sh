@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sweep newly bundled (or retrained) agents into docs/report and regenerate it: scripts/sweep_agent.sh td3-ant …
-# Runs every cell set docs/report holds for the other agents — the paper grid, the input-equalized int8
-# recipes and the mixed-precision ones (first layer in fp32), int8 on LiteRT and ExecuTorch, the low-bit / input / combined variants — so the report grows
-# agent by agent. Cells already in the store are reused; a retrained agent's old cells are replaced.
+# Runs every cell set docs/report holds for the other agents — the paper grid, the input-equalized and the
+# mixed-precision (first layer in fp32) int8 recipes, int8 on LiteRT and ExecuTorch, the low-bit / input /
+# combined variants — so the report grows agent by agent. Cells already in the store are reused; a retrained
+# agent's old cells are replaced.
 # It sweeps from a throw-away worktree of HEAD (commit the agent first), so edits in this checkout
 # during the sweep change nothing measured.
 #   WORKERS  sweep processes (default 2)
