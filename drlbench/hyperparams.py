@@ -46,7 +46,8 @@ HYPERPARAMS: dict[str, dict[str, dict]] = {
         # several times faster. With its constant lr 3e-4, two runs peaked near 0.8M steps and fell after
         # (2M, final policy: 77.7k; stopped at 1.02M, selected 819k: 97.6k, below the paper's 117k). So the
         # lr decays linearly to 0 over the budget (CleanRL's PPO default; the zoo's `lin_` schedules):
-        # selection 136k at 358k, 153k at 512k (the same decay over 1M, run beside it: 99k at 358k).
+        # selection 136k at 358k, 153k at 512k, 164k at 2M (the same decay over 1M, run beside it: 99k
+        # at 358k; docs/measurements/ppo_humanoidstandup_lin_1M_curve.json).
         "HumanoidStandup": dict(normalize=True, n_envs=1, steps=2_000_000, learning_rate="lin_3e-4"),
     },
     "trpo": {
