@@ -118,6 +118,7 @@ def ship(cells: list[CellResult], out: Path, objective: str = "size", rule: str 
     fronts = {o: [c.variant for c in pareto_front(cells, fp32, o, rule)] for o in ("size", "latency")}
     text = (f"\n## Which variant to ship\n\nRecommended ({objective}): {rec.reason}"
             f"{' — copied to recommended/' if rec.cell else ''}.\n\n"
+            + "".join(f"Hint: {h}.\n\n" for h in rec.hints) +
             f"Pareto front, return kept vs bytes: {', '.join(fronts['size'])}; vs batch-1 latency: "
             f"{', '.join(fronts['latency'])}.\n")
     with open(out / "report.md", "a") as f:

@@ -160,6 +160,7 @@ def _cmd_compress(ns) -> int:
                                                                    runtime=ns.runtime), progress=not ns.no_progress)
     rec, fronts = ship(cells, ns.out, objective=ns.optimize)
     text = (agent_table(cells) + f"\nrecommended ({ns.optimize}): {rec.reason}"
+            + "".join(f"\n  hint: {h}" for h in rec.hints)
             + (f"\n  -> {ns.out}/recommended/" if rec.cell else "")
             + f"\nPareto front, return kept vs bytes: {', '.join(fronts['size'])}"
             + f"\nPareto front, return kept vs latency: {', '.join(fronts['latency'])}\nwritten to {ns.out}/")

@@ -12,3 +12,5 @@ RULES = {"normalized": "random-normalized score (R_v - R_rand) / (R_base - R_ran
 CALIBRATION_STATES = 2048
 # The paper's threshold: a variant "keeps" its baseline when its score (by the rule above) is >= 90 %.
 KEEP_THRESHOLD = 0.9
+# an int8 cell 'collapses' below half of fp32's score: far below the keep line, not noise
+COLLAPSE = 0.5

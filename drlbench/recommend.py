@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from drlbench.evaluate import paired_difference
-from drlbench.names import KEEP_THRESHOLD
+from drlbench.names import COLLAPSE, KEEP_THRESHOLD
 from drlbench.results import CellResult, score
 
 OBJECTIVES = {"size": ("artifact_bytes", "B"), "latency": ("latency_us_p50", "µs")}
@@ -59,11 +59,23 @@ class Recommendation:
     threshold: float
     reason: str
     front: list[CellResult]
+    hints: tuple[str, ...] = ()  # what to measure next (int8_hints)
 
     def to_dict(self) -> dict:
         return {"variant": self.cell.variant if self.cell else None, "objective": self.objective, "rule": self.rule,
                 "threshold": self.threshold, "reason": self.reason,
-                "pareto_front": [c.variant for c in self.front]}
+                "pareto_front": [c.variant for c in self.front], "hints": list(self.hints)}
+
+
+def int8_hints(cells: list[CellResult], rule: str) -> tuple[str, ...]:
+    """A post-training int8 cell that collapsed (score below COLLAPSE) while its mixed-precision recipe was not
+    measured: name that recipe. On the bundled zoo the first layer's int8 caused every such collapse, and keeping
+    it in fp32 lifted all 12 collapsed cells above 0.5 (docs/report)."""
+    measured = {c.variant for c in cells}
+    return tuple(f"{c.variant} collapsed ({rule} score {score(c, rule):.2f}); the first layer's int8 is the usual "
+                 f"cause: measure {c.variant}_mixed (that layer kept in fp32) too"
+                 for c in cells if c.kind in ("ptdq", "ptsq") and math.isfinite(score(c, rule))
+                 and score(c, rule) < COLLAPSE and f"{c.variant}_mixed" not in measured)
 
 
 def recommend(cells: list[CellResult], *, objective: str = "size", rule: str = "normalized",
@@ -80,9 +92,11 @@ def recommend(cells: list[CellResult], *, objective: str = "size", rule: str = "
                 and score(c, rule) >= threshold and not paired_drop(c, baseline)
                 and _resource(c, baseline, objective) is not None]
     key, unit = OBJECTIVES[objective]
+    hints = int8_hints(cells, rule)
     if not eligible:
         return Recommendation(None, objective, rule, threshold,
-                              f"no variant keeps ≥ {threshold:.0%} ({rule}) without a paired drop: ship fp32", front)
+                              f"no variant keeps ≥ {threshold:.0%} ({rule}) without a paired drop: ship fp32", front,
+                              hints)
     best = min(eligible, key=lambda c: (_resource(c, baseline, objective), -score(c, rule)))
     base_value = _resource(baseline, baseline, objective)
     value = _resource(best, baseline, objective)
@@ -90,4 +104,4 @@ def recommend(cells: list[CellResult], *, objective: str = "size", rule: str = "
     reason = (f"{best.variant}: {rule} score {score(best, rule):.3f} ≥ {threshold}, no paired drop, "
               f"{key.split('_')[0]} {value:,.{0 if objective == 'size' else 1}f} {unit}{ratio} — the {'smallest' if objective == 'size' else 'fastest'} "
               f"of {len(eligible)} variant(s) that keep the return")
-    return Recommendation(best, objective, rule, threshold, reason, front)
+    return Recommendation(best, objective, rule, threshold, reason, front, hints)

@@ -55,3 +55,28 @@ def test_recommendation_needs_the_baseline_and_a_known_objective():
         recommend([PTDQ])
     with pytest.raises(ValueError, match="accepted: size, latency"):
         recommend(CELLS, objective="energy")
+
+
+COLLAPSED = cell("ptdq", "ptdq", [60.0, 70.0, 50.0, 65.0, 55.0], 30_000, 1.0)  # keeps 6 %: int8 collapsed
+MIXED = cell("ptdq_mixed", "ptdq_mixed", FP32_RETURNS, 68_000, 1.0)
+
+
+@pytest.mark.parametrize("cells, hinted", [
+    ([FP32, COLLAPSED, PRUNE], ["ptdq"]),  # collapsed, its mixed-precision recipe not measured: named
+    ([FP32, COLLAPSED, MIXED], []),  # already measured: nothing to add
+    ([FP32, PTDQ, PTSQ], []),  # kept (or merely dropped): no hint
+])
+def test_a_collapsed_int8_cell_hints_at_its_mixed_precision_recipe(cells, hinted):
+    rec = recommend(cells)
+    assert [h.split(" ")[0] for h in rec.hints] == hinted
+    assert all("measure ptdq_mixed (that layer kept in fp32)" in h for h in rec.hints)
+    assert rec.to_dict()["hints"] == list(rec.hints)
+
+
+def test_the_hint_reaches_the_compress_report(tmp_path):
+    from drlbench.agent_bench import ship
+
+    (tmp_path / "variants" / "prune_l2_30").mkdir(parents=True)
+    rec, _ = ship([FP32, COLLAPSED, PRUNE], tmp_path)
+    assert rec.cell.variant == "prune_l2_30"
+    assert "Hint: ptdq collapsed (normalized score 0.06)" in (tmp_path / "report.md").read_text()

@@ -78,6 +78,7 @@ def agent_lines(session, label: str) -> list[str]:
                      f"p50 {_fmt(c.latency_ratio_p50, '.2f'):>5s}×  {'FAILED ' + ', '.join(failed) if failed else ''}")
     rec = recommend(cells, objective=session.options.optimize, rule=rule, threshold=session.budgets["return_threshold"])
     lines.append(f"  recommended ({session.options.optimize}): {rec.reason}")
+    lines += [f"  hint: {h}" for h in rec.hints]
     for objective in ("size", "latency"):
         front = pareto_front(cells, baseline, objective, rule)
         lines.append(f"  Pareto front, return kept vs {'bytes' if objective == 'size' else 'latency'}: "

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import math
 
-from drlbench.names import KEEP_THRESHOLD
+from drlbench.names import COLLAPSE, KEEP_THRESHOLD
 from drlbench.report.markdown import KIND_LABEL, pct
 from drlbench.report.paper import PTQ, paper_scores
 from drlbench.report.selection import ReportSelection
 from drlbench.report.verdicts import AGREE, DISAGREE, MIN_AGENTS, NOT_ENOUGH, Finding, score
 
-COLLAPSE = 0.5  # a cell collapses below half of fp32's score: far below the 0.9 keep line, not noise
 
 
 def _show(value: float | None) -> str:
