@@ -32,7 +32,7 @@ FAMILIES = {"int8": QUANT_VARIANTS, "pruning": PRUNE_KINDS}
 
 def weight_bits(cell: CellResult) -> int | None:
     """Bits per stored weight: a low-bit scheme's own (fp16: 16), int8 recipes (also after pruning) 8, float
-    networks 32; None for a user's own file (unknown)."""
+    networks and mixed precision (its first layer is fp32) 32; None for a user's own file (unknown)."""
     if cell.kind == LOWBIT_KIND:
         from drlbench.compress.lowbit.scheme import parse_scheme  # onnx and torch only where low-bit cells exist
 
