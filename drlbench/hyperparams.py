@@ -148,7 +148,9 @@ class BudgetLinear:
         return self.initial * max(0.0, 1.0 - done / self.budget)
 
 
-def lr_schedule(hp: dict, horizon: int) -> BudgetLinear | None:
-    """The schedule for a learn() call ending at `horizon` timesteps; None for a constant learning rate."""
+def lr_schedule(hp: dict, horizon: int, total: int) -> BudgetLinear | None:
+    """The schedule for a learn() call ending at `horizon` timesteps of a run asked to train `total`; None for a
+    constant learning rate. It decays over the recipe's budget, or over `total` when a run is extended past
+    it (else the extra steps would train at lr 0)."""
     lr = hp.get("learning_rate")
-    return BudgetLinear(_linear_start(lr), int(hp["steps"]), horizon) if isinstance(lr, str) else None
+    return BudgetLinear(_linear_start(lr), max(int(hp["steps"]), total), horizon) if isinstance(lr, str) else None

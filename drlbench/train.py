@@ -241,7 +241,7 @@ def train(args: TrainArgs) -> Path:
     while model.num_timesteps < total:
         t0 = time.perf_counter()
         chunk = min(args.checkpoint_every, total - model.num_timesteps)
-        schedule = lr_schedule(hp, model.num_timesteps + chunk)
+        schedule = lr_schedule(hp, model.num_timesteps + chunk, total)
         if schedule is not None:
             model.lr_schedule = schedule
         model.learn(chunk, callback=progress, reset_num_timesteps=False, progress_bar=False)

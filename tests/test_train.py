@@ -54,6 +54,15 @@ def test_linear_learning_rate_decays_over_the_whole_budget_across_checkpoint_chu
     assert card["hyperparams"]["learning_rate"] == "lin_1e-3"
 
 
+def test_a_run_extended_past_its_budget_decays_over_the_steps_asked_for():
+    from drlbench.hyperparams import lr_schedule
+
+    hp = {"learning_rate": "lin_1e-3", "steps": 2048}
+    assert lr_schedule(hp, 1024, total=1024)(0.0) == pytest.approx(5e-4)  # a capped pass: the budget rules
+    assert lr_schedule(hp, 3072, total=4096)(0.0) == pytest.approx(2.5e-4)  # extended to 4096: decays over that
+    assert lr_schedule({"learning_rate": 3e-4, "steps": 2048}, 1024, total=1024) is None  # constant
+
+
 @pytest.mark.parametrize("rate", ["cos_3e-4", "lin_fast"])
 def test_an_unknown_learning_rate_schedule_is_refused_by_name(rate, tmp_path):
     from drlbench.errors import DrlbenchError
