@@ -176,6 +176,20 @@ def packed_size_gate(packed_bytes: int, expected_bytes: int, artifact_bytes: int
                    margin=0.0 if ok else math.inf)
 
 
+def mixed_size_gate(weight_types: Mapping[str, list], first_shape: tuple[int, int], n_layers: int,
+                    artifact_bytes: int, baseline_bytes: int) -> Verdict:
+    """Mixed precision keeps exactly its first layer's weight matrix in fp32 and every other one int8, in a
+    smaller file than fp32's. `weight_types`: the graph's weight matrices by element type (ptq.weight_types)."""
+    floats, int8s = weight_types.get("FLOAT", []), weight_types.get("INT8", [])
+    first_kept = [tuple(s) for s in floats] in ([tuple(first_shape)], [tuple(first_shape)[::-1]])
+    ok = first_kept and len(int8s) == n_layers - 1 and artifact_bytes < baseline_bytes
+    return Verdict("artifact", ok, f"weight matrices in fp32 {floats or 'none'} (the first layer's: "
+                   f"{list(first_shape)}), int8 {len(int8s)} of the other {n_layers - 1}; file {artifact_bytes:,} B "
+                   f"vs fp32's {baseline_bytes:,} B", {"artifact_bytes": artifact_bytes,
+                                                     "fp32_artifact_bytes": baseline_bytes},
+                   margin=0.0 if ok else math.inf)
+
+
 def fp32_size_gate(artifact_bytes: int, n_params: int, overhead: int = FP32_FILE_OVERHEAD) -> Verdict:
     """The fp32 export holds every weight as 4 bytes, plus a small graph: nothing dropped or re-typed."""
     weights = 4 * n_params

@@ -4,6 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
+from drlbench import gates
 from drlbench.compress import onnx_export, ptq
 from drlbench.errors import DrlbenchError
 from drlbench.runtimes import OrtRunner
@@ -11,19 +12,10 @@ from drlbench.variants import MIXED_VARIANTS, VARIANTS, parse_variant, select
 from tests.test_equalize import raw_actor, raw_states
 
 
-def weights_by_dtype(model_bytes: bytes) -> dict[str, list[tuple[int, ...]]]:
-    """2-D initializers (weight matrices) of the graph, by element type."""
-    out: dict[str, list[tuple[int, ...]]] = {}
-    for init in onnx.load_from_string(model_bytes).graph.initializer:
-        if len(init.dims) == 2:
-            out.setdefault(onnx.TensorProto.DataType.Name(init.data_type), []).append(tuple(init.dims))
-    return out
-
-
 @pytest.mark.parametrize("name", MIXED_VARIANTS)
 def test_mixed_variant_keeps_only_the_first_layer_in_fp32(builder, name):
     v, actor = builder.get(name), builder.actor
-    weights = weights_by_dtype(v.onnx)
+    weights = ptq.weight_types(v.onnx)
     first = actor.first_layer.weight.shape
     assert weights["FLOAT"] in ([tuple(first)], [tuple(first)[::-1]])  # ONNX may store it transposed
     assert len(weights["INT8"]) == len(actor.hidden)  # every other Linear is int8
@@ -60,3 +52,12 @@ def test_a_graph_without_gemm_has_no_first_layer_to_keep():
                                    [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])])
     with pytest.raises(DrlbenchError, match="no Gemm node"):
         ptq.first_gemm(onnx.helper.make_model(graph).SerializeToString())
+
+
+@pytest.mark.parametrize("name, keeps", [("ptdq_mixed", True), ("ptsq_mixed", True), ("ptdq", False), ("fp32", False)])
+def test_the_artifact_gate_holds_a_mixed_file_to_an_fp32_first_layer_and_int8_elsewhere(builder, name, keeps):
+    # the plugin's artifact check for *_mixed: fully int8 (first layer quantized too) or all fp32 fail it
+    a, v = builder.actor, builder.get(name)
+    verdict = gates.mixed_size_gate(ptq.weight_types(v.onnx), tuple(a.first_layer.weight.shape), len(a.hidden) + 1,
+                                    v.artifact_bytes, builder.get("fp32").artifact_bytes)
+    assert verdict.passed is keeps, verdict.message

@@ -77,6 +77,15 @@ def test_builtin_gates_pass_on_a_faithful_variant_and_fail_on_a_broken_one(proje
     assert "recommended (size): ptdq" in out and "Pareto front, return kept vs bytes" in out
 
 
+def test_a_mixed_precision_variant_is_held_to_its_own_artifact_gate_not_int8s(project):
+    """ptdq_mixed's file is ~0.7x fp32's on a wide first layer, far above int8's 0.30 budget: its gate checks
+    that exactly the first layer stayed fp32 instead."""
+    result = project.runpytest_subprocess("--drlbench-agent", "policy.zip", "--drlbench-variants", "fp32,ptdq_mixed",
+                                          "-k", "artifact", "-v", *GATES)
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes(result)["passed"] == 2 and "test_artifact[policy-ptdq_mixed] PASSED" in result.stdout.str()
+
+
 def test_k_selects_cells_by_agent_and_variant(project):
     result = project.runpytest_subprocess("--drlbench-agent", "policy.zip", "--collect-only", "-q", "-k", "ptdq",
                                           *GATES)

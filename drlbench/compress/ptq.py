@@ -93,3 +93,13 @@ def ptsq(model_bytes: bytes, calibration_obs: np.ndarray, overrides: dict | None
         ),
         model_bytes,
     )
+
+
+
+def weight_types(model_bytes: bytes) -> dict[str, list[tuple[int, ...]]]:
+    """The graph's weight matrices (2-D initializers) by element type, e.g. {"FLOAT": [(256, 348)], "INT8": …}."""
+    out: dict[str, list[tuple[int, ...]]] = {}
+    for init in onnx.load_from_string(model_bytes).graph.initializer:
+        if len(init.dims) == 2:
+            out.setdefault(onnx.TensorProto.DataType.Name(init.data_type), []).append(tuple(init.dims))
+    return out

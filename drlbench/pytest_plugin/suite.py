@@ -110,7 +110,8 @@ def test_runtime_onnxruntime_vs_torch(drlbench_session, drlbench_agent_label, dr
 
 def test_artifact(drlbench_cell, drlbench_budgets, drlbench_gate):
     from drlbench.compress.prune import expected_hidden, mlp_params
-    from drlbench.variants import INPUT_KIND, LOWBIT_KIND
+    from drlbench.compress.ptq import weight_types
+    from drlbench.variants import INPUT_KIND, LOWBIT_KIND, MIXED_VARIANTS
 
     c, m = drlbench_cell, drlbench_cell.measurer
     v, base = c.variant, m.baseline.variant("fp32")
@@ -121,6 +122,10 @@ def test_artifact(drlbench_cell, drlbench_budgets, drlbench_gate):
 
         drlbench_gate(gates.packed_size_gate(len(v.packed), packed_size(m.agent.actor, c.recipe.name),
                                              v.artifact_bytes, base.artifact_bytes))
+    elif c.recipe.kind in MIXED_VARIANTS:  # the first layer in fp32: not int8's budget; its bytes follow
+        a = m.agent.actor
+        drlbench_gate(gates.mixed_size_gate(weight_types(v.onnx), tuple(a.first_layer.weight.shape),
+                                            len(a.hidden) + 1, v.artifact_bytes, base.artifact_bytes))
     elif c.recipe.family in ("quantization", "as_is"):  # int8 (ptdq, ptsq, qat, *_eq) or the user's own file
         drlbench_gate(gates.artifact_gate(v.artifact_bytes, base.artifact_bytes, drlbench_budgets["int8_artifact_ratio"],
                                           expectation=c.expectation("artifact")))
