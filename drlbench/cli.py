@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="build one variant of an agent and measure its return")
     e.add_argument("agent", help="bundled agent id (drlbench zoo) or an agent folder")
     e.add_argument("--variant", default="fp32", help="fp32, ptdq, ptsq, qat, prune_l1_05 … prune_l2_70; off the paper "
-                   "grid: e.g. ptdq_eq, qat_w4a8, fp16, prune_l1_30+ptdq, input_i8")
+                   "grid: e.g. ptdq_eq, ptdq_mixed, qat_w4a8, fp16, prune_l1_30+ptdq, input_i8")
     e.add_argument("--episodes", type=_positive_int, default=10)
     e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES, help=RUNTIME_HELP)
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "TorchScript actor (.pt) or torch.export program (.pt2)")
     c.add_argument("--task", required=True, help="Gymnasium env id with Box spaces, e.g. Walker2d-v5, Pendulum-v1")
     c.add_argument("--variants", action="append", default=[], help="names or globs (default: all 32 of the paper "
-                   "grid); off it by exact name, e.g. qat_w4a8, prune_l1_30+ptdq, input_i8")
+                   "grid); off it by exact name, e.g. ptdq_mixed, qat_w4a8, prune_l1_30+ptdq, input_i8")
     c.add_argument("--episodes", type=_positive_int, default=10)
     c.add_argument("--seed", type=_seed, default=0)
     c.add_argument("--out", default="drlbench-out", help="folder for results.db, report.md and variants/")
