@@ -70,7 +70,7 @@ class Recommendation:
 def int8_hints(cells: list[CellResult], rule: str) -> tuple[str, ...]:
     """A post-training int8 cell that collapsed (score below COLLAPSE) while its mixed-precision recipe was not
     measured: name that recipe. On the bundled zoo the first layer's int8 caused every such collapse, and keeping
-    it in fp32 lifted all 12 collapsed cells above 0.5 (docs/report)."""
+    it in fp32 lifted every collapsed cell above 0.5 (docs/report, the int8 collapse finding)."""
     measured = {c.variant for c in cells}
     return tuple(f"{c.variant} collapsed ({rule} score {score(c, rule):.2f}); the first layer's int8 is the usual "
                  f"cause: measure {c.variant}_mixed (that layer kept in fp32) too"
