@@ -168,7 +168,8 @@ class VariantBuilder:
         fp32 = self.get("fp32").onnx
         first = first_gemm(fp32)
         with _quiet_root_logger():
-            variant = self._build_int8(recipe, recipe.kind.removesuffix("_mixed"), self.actor, fp32, keep_float=[first])
+            method = recipe.kind.removesuffix("_mixed")
+            variant = self._build_int8(recipe, method, self.actor, fp32, keep_float=(first,))
         float_params = sum(p.numel() for p in self.actor.first_layer.parameters())
         variant.build |= {"kept_in_float": [first], "float_params": float_params}
         return variant

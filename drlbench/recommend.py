@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from drlbench.evaluate import paired_difference
 from drlbench.names import COLLAPSE, KEEP_THRESHOLD
 from drlbench.results import CellResult, score
+from drlbench.variants import MIXED_VARIANTS
 
 OBJECTIVES = {"size": ("artifact_bytes", "B"), "latency": ("latency_us_p50", "µs")}
 
@@ -71,11 +72,13 @@ def int8_hints(cells: list[CellResult], rule: str) -> tuple[str, ...]:
     """A post-training int8 cell that collapsed (score below COLLAPSE) while its mixed-precision recipe was not
     measured: name that recipe. On the bundled zoo the first layer's int8 caused every such collapse, and keeping
     it in fp32 lifted every collapsed cell above 0.5 (docs/report, the int8 collapse finding)."""
-    measured = {c.variant for c in cells}
-    return tuple(f"{c.variant} collapsed ({rule} score {score(c, rule):.2f}); the first layer's int8 is the usual "
-                 f"cause: measure {c.variant}_mixed (that layer kept in fp32) too"
-                 for c in cells if c.kind in ("ptdq", "ptsq") and math.isfinite(score(c, rule))
-                 and score(c, rule) < COLLAPSE and f"{c.variant}_mixed" not in measured)
+    measured, hints = {c.variant for c in cells}, []
+    for c in cells:
+        mixed, s = f"{c.kind}_mixed", score(c, rule)
+        if mixed in MIXED_VARIANTS and mixed not in measured and math.isfinite(s) and s < COLLAPSE:
+            hints.append(f"{c.variant} collapsed ({rule} score {s:.2f}); the first layer's int8 is the usual cause: "
+                         f"measure {mixed} (that layer kept in fp32) too")
+    return tuple(hints)
 
 
 def recommend(cells: list[CellResult], *, objective: str = "size", rule: str = "normalized",

@@ -49,7 +49,8 @@ VARIANTS = ("fp32", *QUANT_VARIANTS, *PRUNE_VARIANTS)  # the paper grid: 1 + 3 +
 LOWBIT_KIND = "lowbit"  # qat_w<b>[a<a>][i<k>[t]] and fp16: not in VARIANTS, the paper stopped at int8
 COMBINED_KIND = "combined"  # prune_l{1,2}_NN+ptdq|ptsq|qat: not in VARIANTS, the paper compressed one way at a time
 INPUT_KIND = "input"  # input_i<k>[t]: the observation alone quantized, to see how much precision the input needs
-KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND, COMBINED_KIND, INPUT_KIND)
+KINDS = ("fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS, "prune_l1", "prune_l2", LOWBIT_KIND, COMBINED_KIND,
+         INPUT_KIND)
 _PRUNE_RE = re.compile(r"^prune_l([12])_(\d{2})$")
 COMBINED_FORMS = ["prune_l{1,2}_NN+ptdq|ptsq|qat (pruned first, then int8; e.g. prune_l1_30+ptdq)"]
 # A policy compressed by the user's own pipeline (e.g. policy_int8.onnx), run by ONNX Runtime as it is: it
@@ -120,8 +121,9 @@ def parse_variant(name: str | Recipe) -> Recipe:
         return Recipe(parse_scheme(canon).name, LOWBIT_KIND)
     if is_input_name(canon):
         return Recipe(canon, INPUT_KIND)
-    raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS, "prune_l1_05 … prune_l1_70",
-                                    "prune_l2_05 … prune_l2_70", *NAME_FORMS, *INPUT_ONLY_FORMS, *COMBINED_FORMS])
+    raise unknown("variant", name, ["fp32", *QUANT_VARIANTS, *EQ_VARIANTS, *MIXED_VARIANTS,
+                                    "prune_l1_05 … prune_l1_70", "prune_l2_05 … prune_l2_70", *NAME_FORMS,
+                                    *INPUT_ONLY_FORMS, *COMBINED_FORMS])
 
 
 def _parse_combined(canon: str, name) -> Recipe:

@@ -95,7 +95,6 @@ def ptsq(model_bytes: bytes, calibration_obs: np.ndarray, overrides: dict | None
     )
 
 
-
 def weight_types(model_bytes: bytes) -> dict[str, list[tuple[int, ...]]]:
     """The graph's weight matrices (2-D initializers) by element type, e.g. {"FLOAT": [(256, 348)], "INT8": …}."""
     out: dict[str, list[tuple[int, ...]]] = {}

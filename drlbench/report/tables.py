@@ -161,8 +161,9 @@ def mixed_precision_section(sel: ReportSelection, rule: str) -> list[str]:
             size = f"{cell.artifact_bytes / fp32.artifact_bytes:.2f}×" if cell and fp32 else "—"
             row += [_score_and_drop(a, a.get(mixed.removesuffix("_mixed")), rule), _score_and_drop(a, cell, rule), size]
         rows.append(row)
-    header = ["agent", "fp32"] + [f"{KIND_LABEL[k]}{suffix}" for m in MIXED_VARIANTS
-                                  for k, suffix in ((m.removesuffix("_mixed"), ""), (m, ""), (m, " bytes ÷ fp32"))]
+    header = ["agent", "fp32"]
+    for m in MIXED_VARIANTS:
+        header += [KIND_LABEL[m.removesuffix("_mixed")], KIND_LABEL[m], f"{KIND_LABEL[m]} bytes ÷ fp32"]
     intro = ("Off the paper grid (`--variants ptdq_mixed,ptsq_mixed`): the same post-training int8 recipe with the "
              "first layer — the one that reads the observation — left in fp32 (ONNX Runtime's nodes_to_exclude), "
              "a common mixed-precision fix where one layer's int8 error dominates. It gives up part of the size "
